@@ -1,0 +1,46 @@
+//! The events paydesk tells business lines about. Each is written to the outbox in the
+//! same transaction as the state change it reports.
+
+use serde::{Deserialize, Serialize};
+
+/// The type of a business notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    /// A pay order was paid.
+    #[serde(rename = "pay_order.paid")]
+    PayOrderPaid,
+    /// A pay order was closed (by the business line or by expiry).
+    #[serde(rename = "pay_order.closed")]
+    PayOrderClosed,
+}
+
+impl EventType {
+    /// Every event type.
+    pub const ALL: &'static [EventType] = &[EventType::PayOrderPaid, EventType::PayOrderClosed];
+
+    /// The stable dotted name, e.g. `pay_order.paid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PayOrderPaid => "pay_order.paid",
+            EventType::PayOrderClosed => "pay_order.closed",
+        }
+    }
+
+    /// Parses the stable name back.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|e| e.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn names_round_trip() {
+        for e in EventType::ALL {
+            assert_eq!(EventType::parse(e.as_str()), Some(*e));
+            assert_eq!(serde_json::to_string(e).unwrap(), format!("\"{}\"", e.as_str()));
+        }
+        assert_eq!(EventType::parse("pay_order.unknown"), None);
+    }
+}
