@@ -1,1 +1,204 @@
-//! placeholder
+//! paydesk storage: the [`Store`] trait that all domain logic is written against, and
+//! its SQLite, PostgreSQL and MySQL (MariaDB, TiDB) implementations.
+//!
+//! Invariants every implementation keeps (and `tests/contract.rs` checks on every
+//! backend):
+//! * every state change is a conditional update on the expected status (or version
+//!   or lease owner); when the condition fails nothing changes and the caller is told;
+//! * a business order number maps to exactly one pay order, through the narrow
+//!   `business_order_keys` table that archiving never moves;
+//! * an outbox event is written in the same transaction as the change it reports;
+//! * a nonce is accepted once per app id.
+//!
+//! SQL stays inside this crate. The three backends share one implementation
+//! (`sql_store.rs`), instantiated per sqlx driver; only DDL, placeholders and the
+//! transaction start differ.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod dialect;
+mod error;
+mod migrate;
+mod model;
+mod queries;
+mod sql_store;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use dialect::Backend;
+pub use error::{Result, StoreError};
+pub use model::*;
+pub use sql_store::{MySqlStore, PostgresStore, SqliteStore};
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Whether a nonce was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceOutcome {
+    /// First use: the request may proceed.
+    Fresh,
+    /// Seen before within its window: a replay.
+    Replayed,
+}
+
+/// Whether a conditional update took effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition<T> {
+    /// The expected state held; this is the record after the change.
+    Applied(T),
+    /// The record was not in the expected state (or does not exist); nothing changed.
+    /// Carries the record as it is now, if it exists.
+    Refused(Option<T>),
+}
+
+/// The storage contract. Domain logic is written once against this trait.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations (idempotent, safe to run from several instances).
+    async fn migrate(&self) -> Result<()>;
+
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    // ---- business lines ----
+
+    /// Inserts a business line; a taken name or app id is `Conflict`.
+    async fn insert_business_line(&self, line: &BusinessLine) -> Result<()>;
+
+    /// Looks a business line up by its app id.
+    async fn business_line_by_app_id(&self, app_id: &str) -> Result<Option<BusinessLine>>;
+
+    /// Looks a business line up by its id.
+    async fn business_line_by_id(&self, id: &str) -> Result<Option<BusinessLine>>;
+
+    /// Every business line, by name.
+    async fn list_business_lines(&self) -> Result<Vec<BusinessLine>>;
+
+    /// Sets a business line's status by id or name; false if none matched.
+    async fn set_business_line_status(
+        &self,
+        id_or_name: &str,
+        status: BusinessLineStatus,
+        now_ms: i64,
+    ) -> Result<bool>;
+
+    // ---- replay protection ----
+
+    /// Records a nonce for an app id until `expires_at_ms`; a second use is `Replayed`.
+    async fn record_nonce(
+        &self,
+        app_id: &str,
+        nonce: &str,
+        expires_at_ms: i64,
+    ) -> Result<NonceOutcome>;
+
+    /// Deletes up to `limit` nonces that expired before `now_ms`.
+    async fn purge_expired_nonces(&self, now_ms: i64, limit: i64) -> Result<u64>;
+
+    // ---- pay orders ----
+
+    /// Creates a pay order unless its business order number is taken, in which case
+    /// the order holding it is returned. Exactly one order per number under any
+    /// concurrency.
+    async fn create_pay_order(&self, order: &NewPayOrder) -> Result<CreateOutcome>;
+
+    /// A pay order by id.
+    async fn pay_order(&self, id: &str) -> Result<Option<PayOrder>>;
+
+    /// A pay order by its business line and business order number.
+    async fn pay_order_by_business_no(
+        &self,
+        business_line_id: &str,
+        business_order_no: &str,
+    ) -> Result<Option<PayOrder>>;
+
+    /// A pay order by its checkout token.
+    async fn pay_order_by_checkout_token(&self, token: &str) -> Result<Option<PayOrder>>;
+
+    /// Closes a `WAITING` order and writes `event` in the same transaction. Refused
+    /// (nothing written) when the order is not `WAITING`.
+    async fn close_pay_order(
+        &self,
+        id: &str,
+        now_ms: i64,
+        event: &NewEvent,
+    ) -> Result<Transition<PayOrder>>;
+
+    /// Up to `limit` `WAITING` orders whose expiry is before `now_ms`, oldest first.
+    async fn expired_waiting_orders(&self, now_ms: i64, limit: i64) -> Result<Vec<PayOrder>>;
+
+    // ---- outbox ----
+
+    /// Up to `limit` pending events due at `now_ms` and not leased.
+    async fn due_events(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxEvent>>;
+
+    /// Takes the lease on an event seen by `due_events` (compared on its version).
+    /// False if another worker got there first.
+    async fn claim_event(
+        &self,
+        event: &OutboxEvent,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool>;
+
+    /// Records a try and its consequence, if `owner` still holds the lease. False
+    /// (nothing written) otherwise.
+    async fn record_attempt(
+        &self,
+        attempt: &NotificationAttempt,
+        owner: &str,
+        after: AfterAttempt,
+        now_ms: i64,
+    ) -> Result<bool>;
+
+    /// An event by id.
+    async fn event(&self, id: &str) -> Result<Option<OutboxEvent>>;
+
+    /// Events about a pay order, oldest first.
+    async fn events_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<OutboxEvent>>;
+
+    /// Tries of an event, in order.
+    async fn attempts_for_event(&self, event_id: &str) -> Result<Vec<NotificationAttempt>>;
+
+    /// Queues a `FAILED` or `DELIVERED` event for delivery again from the start of
+    /// the schedule. Refused for a `PENDING` one (it is already queued).
+    async fn requeue_event(&self, id: &str, now_ms: i64) -> Result<Transition<OutboxEvent>>;
+
+    /// Pending and failed counts.
+    async fn outbox_stats(&self) -> Result<OutboxStats>;
+}
+
+/// Opens the store a URL names (`sqlite:PATH`, `postgres://...`, `mysql://...`),
+/// creating an SQLite file if missing. Does not migrate.
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
+    match Backend::from_url(url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::connect(url, max_connections).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(
+            PostgresStore::connect(url, max_connections).await?,
+        )),
+        Some(Backend::MySql) => Ok(Arc::new(MySqlStore::connect(url, max_connections).await?)),
+        None => Err(StoreError::Config(format!(
+            "unsupported database URL scheme in `{}` (use sqlite:, postgres:// or mysql://)",
+            redact_url(url)
+        ))),
+    }
+}
+
+/// A URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

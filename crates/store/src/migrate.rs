@@ -1,0 +1,64 @@
+//! Embedded per-backend migrations, run through sqlx's migrator (which takes a database
+//! lock, so several instances starting together apply each migration once).
+
+use crate::Backend;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+
+/// `(version, description, sql)` per backend, in order. Add a file to each backend's
+/// folder and a line to each list; never edit an applied file (its checksum is stored).
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "core",
+    include_str!("../migrations/sqlite/0001_core.sql"),
+)];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "core",
+    include_str!("../migrations/postgres/0001_core.sql"),
+)];
+const MYSQL: &[(i64, &str, &str)] = &[(
+    1,
+    "core",
+    include_str!("../migrations/mysql/0001_core.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded(Backend);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<Vec<Migration>, Box<dyn std::error::Error + Send + Sync>>>
+                + Send,
+        >,
+    > {
+        let list = match self.0 {
+            Backend::Sqlite => SQLITE,
+            Backend::Postgres => POSTGRES,
+            Backend::MySql => MYSQL,
+        };
+        let migrations = list
+            .iter()
+            .map(|&(version, desc, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(desc),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
+            })
+            .collect();
+        Box::pin(async move { Ok(migrations) })
+    }
+}
+
+/// The migrator for a backend.
+pub(crate) async fn migrator(backend: Backend) -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Embedded(backend)).await
+}

@@ -1,0 +1,153 @@
+//! Every SQL statement the store runs, written once with `?` placeholders and
+//! rewritten per backend when the store is built.
+
+use crate::Backend;
+
+const BUSINESS_LINE_COLS: &str = "id, app_id, name, secret_ciphertext, notify_url, \
+     allowed_url_prefixes, status, created_at_ms";
+
+const PAY_ORDER_COLS: &str = "id, business_line_id, business_order_no, status, amount_minor, \
+     currency, refunded_amount_minor, subject, buyer_id, seller_id, facts_json, metadata_json, \
+     notify_url, return_url, checkout_token, created_at_ms, updated_at_ms, expire_at_ms, \
+     paid_at_ms, closed_at_ms, version";
+
+const EVENT_COLS: &str = "id, business_line_id, pay_order_id, event_type, payload_json, \
+     notify_url, status, attempts_total, failures_in_round, next_attempt_at_ms, lease_owner, \
+     lease_until_ms, created_at_ms, delivered_at_ms, last_error, version";
+
+const ATTEMPT_COLS: &str =
+    "event_id, attempt_no, started_at_ms, duration_ms, http_status, succeeded, error";
+
+/// The prepared statement texts for one backend.
+pub(crate) struct Queries {
+    pub insert_business_line: String,
+    pub business_line_by_app_id: String,
+    pub business_line_by_id: String,
+    pub list_business_lines: String,
+    pub set_business_line_status: String,
+    pub insert_nonce: String,
+    pub purge_nonces: String,
+    pub insert_order_key: String,
+    pub insert_pay_order: String,
+    pub pay_order_by_id: String,
+    pub pay_order_by_key: String,
+    pub pay_order_by_token: String,
+    pub close_pay_order: String,
+    pub expired_waiting: String,
+    pub insert_event: String,
+    pub due_events: String,
+    pub claim_event: String,
+    pub insert_attempt: String,
+    pub finish_attempt: String,
+    pub event_by_id: String,
+    pub events_for_order: String,
+    pub attempts_for_event: String,
+    pub requeue_event: String,
+    pub outbox_counts: String,
+}
+
+impl Queries {
+    pub(crate) fn new(backend: Backend) -> Self {
+        let q = |s: String| backend.placeholders(&s);
+        // MySQL has no DELETE ... WHERE key IN (SELECT ... LIMIT) on the same table;
+        // every backend accepts a plain DELETE bounded by the expiry index instead,
+        // except that only MySQL takes LIMIT on DELETE directly.
+        let purge_nonces = match backend {
+            Backend::MySql => "DELETE FROM request_nonces WHERE expires_at_ms < ? LIMIT ?".into(),
+            _ => "DELETE FROM request_nonces WHERE (app_id, nonce) IN \
+                  (SELECT app_id, nonce FROM request_nonces WHERE expires_at_ms < ? LIMIT ?)"
+                .to_string(),
+        };
+        Queries {
+            insert_business_line: q(format!(
+                "INSERT INTO business_lines ({BUSINESS_LINE_COLS}, updated_at_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            business_line_by_app_id: q(format!(
+                "SELECT {BUSINESS_LINE_COLS} FROM business_lines WHERE app_id = ?"
+            )),
+            business_line_by_id: q(format!(
+                "SELECT {BUSINESS_LINE_COLS} FROM business_lines WHERE id = ?"
+            )),
+            list_business_lines: format!(
+                "SELECT {BUSINESS_LINE_COLS} FROM business_lines ORDER BY name"
+            ),
+            set_business_line_status: q(
+                "UPDATE business_lines SET status = ?, updated_at_ms = ? WHERE id = ? OR name = ?"
+                    .into(),
+            ),
+            insert_nonce: q(
+                "INSERT INTO request_nonces (app_id, nonce, expires_at_ms) VALUES (?, ?, ?)".into(),
+            ),
+            purge_nonces: q(purge_nonces),
+            insert_order_key: q("INSERT INTO business_order_keys \
+                 (business_line_id, business_order_no, pay_order_id, created_at_ms) \
+                 VALUES (?, ?, ?, ?)"
+                .into()),
+            insert_pay_order: q(format!(
+                "INSERT INTO pay_orders ({PAY_ORDER_COLS}) VALUES \
+                 (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            pay_order_by_id: q(format!("SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE id = ?")),
+            pay_order_by_key: q(format!(
+                "SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE id = \
+                 (SELECT pay_order_id FROM business_order_keys \
+                  WHERE business_line_id = ? AND business_order_no = ?)"
+            )),
+            pay_order_by_token: q(format!(
+                "SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE checkout_token = ?"
+            )),
+            close_pay_order: q("UPDATE pay_orders SET status = 'CLOSED', closed_at_ms = ?, \
+                 updated_at_ms = ?, version = version + 1 \
+                 WHERE id = ? AND status = 'WAITING'"
+                .into()),
+            expired_waiting: q(format!(
+                "SELECT {PAY_ORDER_COLS} FROM pay_orders \
+                 WHERE status = 'WAITING' AND expire_at_ms < ? ORDER BY expire_at_ms LIMIT ?"
+            )),
+            insert_event: q(format!(
+                "INSERT INTO outbox_events ({EVENT_COLS}, updated_at_ms) VALUES \
+                 (?, ?, ?, ?, ?, ?, 'PENDING', 0, 0, ?, NULL, NULL, ?, NULL, NULL, 0, ?)"
+            )),
+            due_events: q(format!(
+                "SELECT {EVENT_COLS} FROM outbox_events \
+                 WHERE status = 'PENDING' AND next_attempt_at_ms <= ? \
+                 AND (lease_until_ms IS NULL OR lease_until_ms < ?) \
+                 ORDER BY next_attempt_at_ms LIMIT ?"
+            )),
+            claim_event: q("UPDATE outbox_events SET lease_owner = ?, lease_until_ms = ?, \
+                 updated_at_ms = ?, version = version + 1 \
+                 WHERE id = ? AND status = 'PENDING' AND version = ?"
+                .into()),
+            insert_attempt: q(format!(
+                "INSERT INTO notification_attempts ({ATTEMPT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            )),
+            finish_attempt: q("UPDATE outbox_events SET status = ?, \
+                 attempts_total = attempts_total + 1, failures_in_round = failures_in_round + ?, \
+                 next_attempt_at_ms = ?, delivered_at_ms = ?, last_error = ?, \
+                 lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = ?, \
+                 version = version + 1 \
+                 WHERE id = ? AND status = 'PENDING' AND lease_owner = ? \
+                 AND attempts_total = ?"
+                .into()),
+            event_by_id: q(format!("SELECT {EVENT_COLS} FROM outbox_events WHERE id = ?")),
+            events_for_order: q(format!(
+                "SELECT {EVENT_COLS} FROM outbox_events WHERE pay_order_id = ? \
+                 ORDER BY created_at_ms, id"
+            )),
+            attempts_for_event: q(format!(
+                "SELECT {ATTEMPT_COLS} FROM notification_attempts WHERE event_id = ? \
+                 ORDER BY attempt_no"
+            )),
+            requeue_event: q("UPDATE outbox_events SET status = 'PENDING', failures_in_round = 0, \
+                 next_attempt_at_ms = ?, lease_owner = NULL, lease_until_ms = NULL, \
+                 updated_at_ms = ?, version = version + 1 \
+                 WHERE id = ? AND status IN ('FAILED', 'DELIVERED')"
+                .into()),
+            outbox_counts: "SELECT \
+                 (SELECT COUNT(*) FROM outbox_events WHERE status = 'PENDING'), \
+                 (SELECT COUNT(*) FROM outbox_events WHERE status = 'FAILED')"
+                .into(),
+        }
+    }
+}
