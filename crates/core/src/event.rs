@@ -39,7 +39,10 @@ mod tests {
     fn names_round_trip() {
         for e in EventType::ALL {
             assert_eq!(EventType::parse(e.as_str()), Some(*e));
-            assert_eq!(serde_json::to_string(e).unwrap(), format!("\"{}\"", e.as_str()));
+            assert_eq!(
+                serde_json::to_string(e).unwrap(),
+                format!("\"{}\"", e.as_str())
+            );
         }
         assert_eq!(EventType::parse("pay_order.unknown"), None);
     }

@@ -43,6 +43,14 @@ pub fn random_token<const N: usize>() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<N>())
 }
 
+/// `N` random bytes as lower-case hex (2N characters of `[0-9a-f]`), for nonces.
+pub fn random_hex<const N: usize>() -> String {
+    random_bytes::<N>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Whether `s` looks like an id with this prefix (cheap shape check before a lookup).
 pub fn has_shape(s: &str, prefix: &str) -> bool {
     s.len() == prefix.len() + 33
@@ -69,5 +77,8 @@ mod tests {
     fn tokens_have_expected_length() {
         assert_eq!(random_token::<32>().len(), 43);
         assert_ne!(random_token::<16>(), random_token::<16>());
+        let hex = random_hex::<16>();
+        assert_eq!(hex.len(), 32);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }

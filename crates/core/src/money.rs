@@ -204,9 +204,18 @@ mod tests {
 
     #[test]
     fn display_uses_exponent() {
-        assert_eq!(Amount::new(1234, Currency::CNY).unwrap().to_string(), "12.34 CNY");
-        assert_eq!(Amount::new(5, Currency::USD).unwrap().to_string(), "0.05 USD");
-        assert_eq!(Amount::new(500, Currency::JPY).unwrap().to_string(), "500 JPY");
+        assert_eq!(
+            Amount::new(1234, Currency::CNY).unwrap().to_string(),
+            "12.34 CNY"
+        );
+        assert_eq!(
+            Amount::new(5, Currency::USD).unwrap().to_string(),
+            "0.05 USD"
+        );
+        assert_eq!(
+            Amount::new(500, Currency::JPY).unwrap().to_string(),
+            "500 JPY"
+        );
     }
 
     #[test]

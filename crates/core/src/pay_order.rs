@@ -50,7 +50,10 @@ mod tests {
     fn serde_uses_stable_names() {
         assert_eq!(serde_json::to_string(&Waiting).unwrap(), "\"WAITING\"");
         for s in PayOrderStatus::ALL {
-            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
         }
     }
 }

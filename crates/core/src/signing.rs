@@ -197,7 +197,13 @@ mod tests {
     #[test]
     fn header_round_trips_in_any_order() {
         let h = Authorization::header_value(
-            "app_1", b"s", "GET", "/v1/x?a=1", 1700000000, "abcdefghijklmnop", b"",
+            "app_1",
+            b"s",
+            "GET",
+            "/v1/x?a=1",
+            1700000000,
+            "abcdefghijklmnop",
+            b"",
         );
         let a = Authorization::parse(&h).unwrap();
         assert_eq!(a.app_id, "app_1");

@@ -21,6 +21,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached (as opposed to refusing a statement).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            )
+        )
+    }
+
     /// Whether the error is a transient concurrency failure worth retrying the whole
     /// transaction for (deadlock, serialization failure, SQLite busy).
     pub fn is_retryable(&self) -> bool {

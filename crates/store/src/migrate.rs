@@ -19,11 +19,8 @@ const POSTGRES: &[(i64, &str, &str)] = &[(
     "core",
     include_str!("../migrations/postgres/0001_core.sql"),
 )];
-const MYSQL: &[(i64, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../migrations/mysql/0001_core.sql"),
-)];
+const MYSQL: &[(i64, &str, &str)] =
+    &[(1, "core", include_str!("../migrations/mysql/0001_core.sql"))];
 
 #[derive(Debug)]
 struct Embedded(Backend);

@@ -88,7 +88,9 @@ impl Queries {
                 "INSERT INTO pay_orders ({PAY_ORDER_COLS}) VALUES \
                  (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
-            pay_order_by_id: q(format!("SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE id = ?")),
+            pay_order_by_id: q(format!(
+                "SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE id = ?"
+            )),
             pay_order_by_key: q(format!(
                 "SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE id = \
                  (SELECT pay_order_id FROM business_order_keys \
@@ -97,10 +99,12 @@ impl Queries {
             pay_order_by_token: q(format!(
                 "SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE checkout_token = ?"
             )),
-            close_pay_order: q("UPDATE pay_orders SET status = 'CLOSED', closed_at_ms = ?, \
+            close_pay_order: q(
+                "UPDATE pay_orders SET status = 'CLOSED', closed_at_ms = ?, \
                  updated_at_ms = ?, version = version + 1 \
                  WHERE id = ? AND status = 'WAITING'"
-                .into()),
+                    .into(),
+            ),
             expired_waiting: q(format!(
                 "SELECT {PAY_ORDER_COLS} FROM pay_orders \
                  WHERE status = 'WAITING' AND expire_at_ms < ? ORDER BY expire_at_ms LIMIT ?"
@@ -115,10 +119,12 @@ impl Queries {
                  AND (lease_until_ms IS NULL OR lease_until_ms < ?) \
                  ORDER BY next_attempt_at_ms LIMIT ?"
             )),
-            claim_event: q("UPDATE outbox_events SET lease_owner = ?, lease_until_ms = ?, \
+            claim_event: q(
+                "UPDATE outbox_events SET lease_owner = ?, lease_until_ms = ?, \
                  updated_at_ms = ?, version = version + 1 \
                  WHERE id = ? AND status = 'PENDING' AND version = ?"
-                .into()),
+                    .into(),
+            ),
             insert_attempt: q(format!(
                 "INSERT INTO notification_attempts ({ATTEMPT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
             )),
@@ -130,7 +136,9 @@ impl Queries {
                  WHERE id = ? AND status = 'PENDING' AND lease_owner = ? \
                  AND attempts_total = ?"
                 .into()),
-            event_by_id: q(format!("SELECT {EVENT_COLS} FROM outbox_events WHERE id = ?")),
+            event_by_id: q(format!(
+                "SELECT {EVENT_COLS} FROM outbox_events WHERE id = ?"
+            )),
             events_for_order: q(format!(
                 "SELECT {EVENT_COLS} FROM outbox_events WHERE pay_order_id = ? \
                  ORDER BY created_at_ms, id"
@@ -139,11 +147,13 @@ impl Queries {
                 "SELECT {ATTEMPT_COLS} FROM notification_attempts WHERE event_id = ? \
                  ORDER BY attempt_no"
             )),
-            requeue_event: q("UPDATE outbox_events SET status = 'PENDING', failures_in_round = 0, \
+            requeue_event: q(
+                "UPDATE outbox_events SET status = 'PENDING', failures_in_round = 0, \
                  next_attempt_at_ms = ?, lease_owner = NULL, lease_until_ms = NULL, \
                  updated_at_ms = ?, version = version + 1 \
                  WHERE id = ? AND status IN ('FAILED', 'DELIVERED')"
-                .into()),
+                    .into(),
+            ),
             outbox_counts: "SELECT \
                  (SELECT COUNT(*) FROM outbox_events WHERE status = 'PENDING'), \
                  (SELECT COUNT(*) FROM outbox_events WHERE status = 'FAILED')"

@@ -629,7 +629,11 @@ macro_rules! impl_store {
                 rows.iter().map(Self::attempt).collect()
             }
 
-            async fn requeue_event(&self, id: &str, now_ms: i64) -> Result<Transition<OutboxEvent>> {
+            async fn requeue_event(
+                &self,
+                id: &str,
+                now_ms: i64,
+            ) -> Result<Transition<OutboxEvent>> {
                 let r = sqlx::query(&self.q.requeue_event)
                     .bind(now_ms)
                     .bind(now_ms)

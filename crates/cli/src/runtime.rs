@@ -1,0 +1,106 @@
+//! Opening the store and the master key, logging, and `serve` / `migrate`.
+
+use anyhow::{bail, Context, Result};
+use paydesk_server::config::Config;
+use paydesk_server::secrets::MasterKey;
+use paydesk_server::state::AppState;
+use paydesk_store::Store;
+use std::sync::Arc;
+
+/// Installs the tracing subscriber (text or JSON lines on stderr).
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Opens and migrates the configured database, creating the embedded one if needed.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let url = config.effective_database_url();
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.trim_start_matches("//");
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating data directory {}", dir.display()))?;
+            }
+        }
+    }
+    let store = paydesk_store::connect(&url, config.database_max_connections)
+        .await
+        .with_context(|| format!("opening {}", paydesk_store::redact_url(&url)))?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// The master key: `PAYDESK_MASTER_KEY`, else the key file (created on first start for
+/// the embedded default or when `master_key_file` is configured).
+pub fn master_key(config: &Config) -> Result<MasterKey> {
+    if let Ok(text) = std::env::var("PAYDESK_MASTER_KEY") {
+        return MasterKey::parse(&text).context("PAYDESK_MASTER_KEY");
+    }
+    if !config.is_embedded() && config.master_key_file.is_empty() {
+        bail!(
+            "PAYDESK_MASTER_KEY (32 bytes, base64 or hex) is required when the database is \
+             not the embedded SQLite: every instance must share one key"
+        );
+    }
+    Ok(MasterKey::load_or_create_file(&config.master_key_path())?)
+}
+
+/// `paydesk migrate`.
+pub async fn migrate(config: &Config) -> Result<()> {
+    let store = open_store(config).await?;
+    println!("database {} is up to date", store.backend().name());
+    Ok(())
+}
+
+/// `paydesk serve`.
+pub async fn serve(config: Config) -> Result<()> {
+    let store = open_store(&config).await?;
+    let key = master_key(&config)?;
+    let addr = config.listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let metrics = paydesk_server::ops::metrics_handle();
+    let state = AppState::new(store.clone(), key, config, metrics)?;
+    tracing::info!(
+        listen = %addr,
+        database = store.backend().name(),
+        public_url = %state.public_url,
+        "paydesk serving"
+    );
+    paydesk_server::serve(state, listener, shutdown_signal()).await?;
+    tracing::info!("paydesk stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,343 @@
+//! Configuration: defaults, then a TOML file, then `PAYDESK_*` environment variables,
+//! then command-line flags (applied by the binary). Every key is documented in
+//! `docs/configuration.md`; the environment name of a key is `PAYDESK_` plus the
+//! upper-cased key, with a section's name in front for sectioned keys
+//! (`notify.timeout_ms` -> `PAYDESK_NOTIFY_TIMEOUT_MS`).
+
+use paydesk_core::retry::RetrySchedule;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML or a value in it is invalid.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// All of paydesk's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// Directory for the embedded SQLite database and the master key file.
+    pub data_dir: PathBuf,
+    /// Database URL (`sqlite:PATH`, `postgres://...`, `mysql://...`); empty means
+    /// `sqlite:<data_dir>/paydesk.db`.
+    pub database_url: String,
+    /// Connection pool size.
+    pub database_max_connections: u32,
+    /// Base URL buyers and business lines reach this server on (for `checkout_url`);
+    /// empty means `http://<listen>`.
+    pub public_url: String,
+    /// Path of the master key file used when `PAYDESK_MASTER_KEY` is unset; empty means
+    /// `<data_dir>/master.key` (embedded default only).
+    pub master_key_file: String,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+    /// tracing filter, e.g. `info` or `paydesk_server=debug,info`.
+    pub log_level: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Business notification delivery.
+    pub notify: NotifyConfig,
+    /// Expiry of unpaid orders.
+    pub expiry: ExpiryConfig,
+}
+
+/// Outbox dispatcher settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Delays between tries, e.g. `15s,15s,30s,3m`; after the last the event fails.
+    pub retry_schedule: String,
+    /// Timeout of one delivery request.
+    pub timeout_ms: u64,
+    /// How often the dispatcher looks for due events when not woken by a commit.
+    pub poll_interval_ms: u64,
+    /// Most deliveries in flight at once per instance.
+    pub max_in_flight: usize,
+    /// Most events claimed per poll.
+    pub batch_size: i64,
+}
+
+/// Expiry worker settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    /// How often expired `WAITING` orders are looked for.
+    pub interval_ms: u64,
+    /// Most orders closed per pass.
+    pub batch_size: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            database_max_connections: 16,
+            public_url: String::new(),
+            master_key_file: String::new(),
+            log_format: "text".into(),
+            log_level: "info".into(),
+            max_body_bytes: 64 * 1024,
+            notify: NotifyConfig::default(),
+            expiry: ExpiryConfig::default(),
+        }
+    }
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            retry_schedule: "15s,15s,30s,3m,10m,20m,30m,30m,30m,60m,3h,3h,3h,6h,6h".into(),
+            timeout_ms: 10_000,
+            poll_interval_ms: 1_000,
+            max_in_flight: 32,
+            batch_size: 64,
+        }
+    }
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        ExpiryConfig {
+            interval_ms: 1_000,
+            batch_size: 100,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid by `file` (if given) and then by `PAYDESK_*` variables from
+    /// `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match toml::Value::try_from(Config::default()) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => return Err(ConfigError::Invalid("defaults do not serialise".into())),
+        };
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let from_file: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+            merge(&mut table, from_file);
+        }
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("PAYDESK_"))
+            .collect();
+        apply_env(&mut table, "PAYDESK_", &env)?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        self.retry_schedule()?;
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return bad("log_format must be `text` or `json`");
+        }
+        if self.max_body_bytes < 1024 {
+            return bad("max_body_bytes must be at least 1024");
+        }
+        if self.notify.max_in_flight == 0 || self.notify.batch_size <= 0 {
+            return bad("notify.max_in_flight and notify.batch_size must be positive");
+        }
+        if self.notify.timeout_ms == 0 || self.notify.poll_interval_ms == 0 {
+            return bad("notify.timeout_ms and notify.poll_interval_ms must be positive");
+        }
+        if self.expiry.interval_ms == 0 || self.expiry.batch_size <= 0 {
+            return bad("expiry.interval_ms and expiry.batch_size must be positive");
+        }
+        if self.database_max_connections == 0 {
+            return bad("database_max_connections must be positive");
+        }
+        Ok(())
+    }
+
+    /// The listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("listen `{}` is not host:port", self.listen)))
+    }
+
+    /// The parsed retry schedule.
+    pub fn retry_schedule(&self) -> Result<RetrySchedule, ConfigError> {
+        self.notify
+            .retry_schedule
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("notify.retry_schedule: {e}")))
+    }
+
+    /// Whether the database is the embedded SQLite default.
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.is_empty() || self.database_url.starts_with("sqlite:")
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite:{}", self.data_dir.join("paydesk.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn effective_public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// The master key file path.
+    pub fn master_key_path(&self) -> PathBuf {
+        if self.master_key_file.is_empty() {
+            self.data_dir.join("master.key")
+        } else {
+            PathBuf::from(&self.master_key_file)
+        }
+    }
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (k, v) in overlay {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Sets every key of `table` that has a `PAYDESK_*` variable, parsing the text as the
+/// type the key already has.
+fn apply_env(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: &[(String, String)],
+) -> Result<(), ConfigError> {
+    for (key, value) in table.iter_mut() {
+        let name = format!("{prefix}{}", key.to_ascii_uppercase());
+        if let toml::Value::Table(inner) = value {
+            apply_env(inner, &format!("{name}_"), env)?;
+            continue;
+        }
+        let Some((_, text)) = env.iter().find(|(k, _)| *k == name) else {
+            continue;
+        };
+        let invalid = || ConfigError::Invalid(format!("{name}=`{text}` is not a valid value"));
+        *value = match value {
+            toml::Value::Integer(_) => {
+                toml::Value::Integer(text.trim().parse().map_err(|_| invalid())?)
+            }
+            toml::Value::Boolean(_) => {
+                toml::Value::Boolean(text.trim().parse().map_err(|_| invalid())?)
+            }
+            _ => toml::Value::String(text.clone()),
+        };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert!(c.is_embedded());
+        assert_eq!(c.effective_database_url(), "sqlite:./data/paydesk.db");
+        assert_eq!(c.effective_public_url(), "http://127.0.0.1:8080");
+        assert_eq!(c.retry_schedule().unwrap().delays_ms().len(), 15);
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = std::env::temp_dir().join(paydesk_core::ids::new_id("cfg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("paydesk.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\n[notify]\ntimeout_ms = 500\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("PAYDESK_NOTIFY_TIMEOUT_MS", "700"),
+                ("PAYDESK_DATABASE_URL", "postgres://x/y"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.notify.timeout_ms, 700);
+        assert_eq!(
+            c.notify.poll_interval_ms, 1_000,
+            "untouched keys keep defaults"
+        );
+        assert!(!c.is_embedded());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        for (k, v) in [
+            ("PAYDESK_NOTIFY_TIMEOUT_MS", "soon"),
+            ("PAYDESK_LISTEN", "nowhere"),
+            ("PAYDESK_LOG_FORMAT", "xml"),
+            ("PAYDESK_NOTIFY_RETRY_SCHEDULE", "15x"),
+        ] {
+            let e = Config::load(None, env(&[(k, v)])).unwrap_err();
+            assert!(matches!(e, ConfigError::Invalid(_)), "{k}: {e}");
+        }
+        let dir = std::env::temp_dir().join(paydesk_core::ids::new_id("cfg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "no_such_key = 1\n").unwrap();
+        assert!(
+            Config::load(Some(&path), env(&[])).is_err(),
+            "unknown keys are refused"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,132 @@
+//! API errors: every failure leaves as JSON `{"code", "message"}` with a stable code.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The stable error codes of the API. Clients switch on these, never on messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// Malformed JSON, unknown fields, wrong types, values out of range.
+    InvalidRequest,
+    /// A notify or return URL outside the business line's allowed prefixes.
+    UrlNotAllowed,
+    /// The body is over the configured limit.
+    PayloadTooLarge,
+    /// Missing, malformed or wrong signature, unknown or disabled app id.
+    Unauthorized,
+    /// The request timestamp is more than 300 s from the server's clock.
+    TimestampExpired,
+    /// The nonce was already used by this app id within the window.
+    NonceReplayed,
+    /// No such resource for this caller.
+    NotFound,
+    /// The method is not allowed on this path.
+    MethodNotAllowed,
+    /// The same business number with different fields.
+    IdempotencyConflict,
+    /// The resource's state does not allow the operation.
+    InvalidState,
+    /// A dependency (the database) is unavailable.
+    ServiceUnavailable,
+    /// A bug or an unexpected failure; details are in the server log.
+    InternalError,
+}
+
+impl ErrorCode {
+    /// The HTTP status for the code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest | Self::UrlNotAllowed => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized | Self::TimestampExpired | Self::NonceReplayed => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::IdempotencyConflict | Self::InvalidState => StatusCode::CONFLICT,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The error body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// An error to answer with.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// A sentence for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 `INVALID_REQUEST`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// 404 `NOT_FOUND`.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// 401 `UNAUTHORIZED` with a deliberately vague message.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            ErrorCode::Unauthorized,
+            "the request signature or credentials are not valid",
+        )
+    }
+}
+
+impl From<paydesk_store::StoreError> for ApiError {
+    fn from(e: paydesk_store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        if e.is_unavailable() {
+            ApiError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
+        } else {
+            ApiError::new(ErrorCode::InternalError, "internal error")
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        let mut resp = (
+            status,
+            Json(ErrorBody {
+                code: self.code,
+                message: self.message,
+            }),
+        )
+            .into_response();
+        // Lets the metrics layer count errors by code without parsing bodies.
+        resp.extensions_mut().insert(self.code);
+        resp
+    }
+}
+
+/// Handler result.
+pub type ApiResult<T> = Result<T, ApiError>;

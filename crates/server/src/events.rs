@@ -1,0 +1,45 @@
+//! Building outbox events: the exact body a business line receives is fixed when the
+//! state change commits, from the record as that change leaves it.
+
+use crate::resource::{EventBody, PayOrderResource};
+use crate::time::rfc3339;
+use paydesk_core::{ids, EventType, PayOrderStatus};
+use paydesk_store::{NewEvent, PayOrder};
+
+/// The order as a successful close at `now_ms` leaves it (what the conditional update
+/// writes), used for the event body.
+pub fn closed(order: &PayOrder, now_ms: i64) -> PayOrder {
+    PayOrder {
+        status: PayOrderStatus::Closed,
+        closed_at_ms: Some(now_ms),
+        updated_at_ms: now_ms,
+        version: order.version + 1,
+        ..order.clone()
+    }
+}
+
+/// A `pay_order.*` event carrying `order_after` as its data.
+pub fn pay_order_event(
+    event_type: EventType,
+    order_after: &PayOrder,
+    public_url: &str,
+    now_ms: i64,
+) -> NewEvent {
+    let id = ids::new_id(ids::EVENT);
+    let body = EventBody {
+        id: id.clone(),
+        event_type: event_type.as_str().to_owned(),
+        created_at: rfc3339(now_ms),
+        data: PayOrderResource::new(order_after, public_url),
+    };
+    NewEvent {
+        id,
+        business_line_id: order_after.business_line_id.clone(),
+        pay_order_id: Some(order_after.id.clone()),
+        event_type,
+        // Serialising plain strings and integers cannot fail.
+        payload_json: serde_json::to_string(&body).unwrap_or_default(),
+        notify_url: order_after.notify_url.clone(),
+        created_at_ms: now_ms,
+    }
+}
