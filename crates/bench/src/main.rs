@@ -1,0 +1,37 @@
+//! `paydesk-bench`: benchmark programs. Each prints its figures next to a peer measured
+//! in the same run and writes them to `bench-results/<name>.json`.
+
+mod api;
+mod machine;
+mod notify;
+mod stats;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "paydesk-bench", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create-pay-order through `paydesk serve` vs the same store calls direct (SQLite, PostgreSQL).
+    Api(api::Args),
+    /// Notifications verified, decrypted and parsed per second per core vs bare RSA-2048 verify.
+    Notify(notify::Args),
+    /// Internal: run a paydesk server for the api benchmark (a child process, so its RSS is its own).
+    #[command(hide = true, name = "__serve")]
+    Serve(api::ServeArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Api(a) => api::run(a),
+        Command::Notify(a) => notify::run(a),
+        Command::Serve(a) => api::serve_child(a),
+    }
+}
