@@ -22,8 +22,14 @@ use std::time::Duration;
 const MAX_TX_RETRIES: u32 = 5;
 
 /// SQLite store: the embedded default.
+///
+/// SQLite admits one writer at a time. Writes go through a one-connection pool, so
+/// writers queue fairly on the pool instead of spinning in SQLite's busy handler (which
+/// sleeps with back-off and gave 100 ms tails under 16 concurrent writers); reads use
+/// their own pool and never wait for writers (WAL).
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
+    writer: Pool<Sqlite>,
     q: Queries,
 }
 
@@ -50,20 +56,30 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(opts)
             .await?;
         Ok(SqliteStore {
             pool,
+            writer,
             q: Queries::new(Backend::Sqlite),
         })
     }
 
-    /// `BEGIN IMMEDIATE`: take the write lock up front so two writers queue on the
-    /// busy timeout instead of failing on a lock upgrade.
+    /// `BEGIN IMMEDIATE`: take the write lock up front, so another process writing the
+    /// same file makes us wait on the busy timeout rather than fail on a lock upgrade.
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    fn w(&self) -> &Pool<Sqlite> {
+        &self.writer
     }
 }
 
@@ -84,6 +100,10 @@ impl PostgresStore {
     async fn write_tx(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
+
+    fn w(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
 }
 
 impl MySqlStore {
@@ -102,6 +122,10 @@ impl MySqlStore {
 
     async fn write_tx(&self) -> Result<Transaction<'static, MySql>> {
         Ok(self.pool.begin().await?)
+    }
+
+    fn w(&self) -> &Pool<MySql> {
+        &self.pool
     }
 }
 
@@ -410,7 +434,7 @@ macro_rules! impl_store {
             async fn migrate(&self) -> Result<()> {
                 crate::migrate::migrator($backend)
                     .await?
-                    .run(&self.pool)
+                    .run(self.w())
                     .await?;
                 Ok(())
             }
@@ -433,7 +457,7 @@ macro_rules! impl_store {
                     .bind(l.status.as_str())
                     .bind(l.created_at_ms)
                     .bind(l.created_at_ms)
-                    .execute(&self.pool)
+                    .execute(self.w())
                     .await;
                 match r {
                     Ok(_) => Ok(()),
@@ -479,7 +503,7 @@ macro_rules! impl_store {
                     .bind(now_ms)
                     .bind(id_or_name)
                     .bind(id_or_name)
-                    .execute(&self.pool)
+                    .execute(self.w())
                     .await?;
                 Ok(r.rows_affected() > 0)
             }
@@ -494,7 +518,7 @@ macro_rules! impl_store {
                     .bind(app_id)
                     .bind(nonce)
                     .bind(expires_at_ms)
-                    .execute(&self.pool)
+                    .execute(self.w())
                     .await;
                 match r {
                     Ok(_) => Ok(NonceOutcome::Fresh),
@@ -507,7 +531,7 @@ macro_rules! impl_store {
                 let r = sqlx::query(&self.q.purge_nonces)
                     .bind(now_ms)
                     .bind(limit)
-                    .execute(&self.pool)
+                    .execute(self.w())
                     .await?;
                 Ok(r.rows_affected())
             }
@@ -590,7 +614,7 @@ macro_rules! impl_store {
                     .bind(now_ms)
                     .bind(&event.id)
                     .bind(event.version)
-                    .execute(&self.pool)
+                    .execute(self.w())
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
@@ -638,7 +662,7 @@ macro_rules! impl_store {
                     .bind(now_ms)
                     .bind(now_ms)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.w())
                     .await?;
                 let now = self.event(id).await?;
                 if r.rows_affected() == 1 {
