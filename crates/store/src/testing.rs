@@ -66,10 +66,7 @@ pub async fn fresh(backend: Backend) -> Result<Option<TestDb>> {
                     "{var} is not set but PAYDESK_TEST_REQUIRE_SERVERS=1: {} must be tested",
                     backend.name()
                 );
-                eprintln!(
-                    "WARNING: {var} is not set: the {} backend was NOT TESTED",
-                    backend.name()
-                );
+                warn_untested(backend, var);
                 return Ok(None);
             };
             let create = format!("CREATE DATABASE {name}");
@@ -100,6 +97,24 @@ pub async fn fresh(backend: Backend) -> Result<Option<TestDb>> {
         url,
         backend,
     }))
+}
+
+/// Says once per process and backend, on the real stderr (libtest captures only the
+/// print macros, so this shows even when every test passes), that a backend was skipped.
+fn warn_untested(backend: Backend, var: &str) {
+    use std::io::Write;
+    use std::sync::Mutex;
+    static SAID: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let Ok(mut said) = SAID.lock() else { return };
+    if said.contains(&backend.name()) {
+        return;
+    }
+    said.push(backend.name());
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\n*** WARNING: {var} is not set: the {} backend was NOT TESTED by this run ***\n",
+        backend.name()
+    );
 }
 
 #[cfg(test)]
