@@ -53,7 +53,9 @@ pub struct ServeArgs {
 
 /// The child: a plain paydesk server (workers included), logs at warn.
 pub fn serve_child(a: ServeArgs) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let mut config = Config::default();
         config.database_url = a.database_url;
@@ -103,7 +105,9 @@ async fn scratch_db(backend: &str, pg_admin: &str, tag: &str) -> Result<String> 
 }
 
 fn paydesk_store_url_with_db(url: &str, db: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let cut = base[base.find("://").map_or(0, |i| i + 3)..]
         .find('/')
         .map(|i| base.find("://").map_or(0, |s| s + 3) + i)
@@ -162,9 +166,14 @@ where
 }
 
 async fn business_line(store: &dyn Store, key: &MasterKey) -> Result<(String, String, String)> {
-    let created =
-        paydesk_server::business_lines::create(store, key, "bench", "http://127.0.0.1:9/notify", &[])
-            .await?;
+    let created = paydesk_server::business_lines::create(
+        store,
+        key,
+        "bench",
+        "http://127.0.0.1:9/notify",
+        &[],
+    )
+    .await?;
     Ok((created.line.id, created.line.app_id, created.secret))
 }
 
@@ -215,11 +224,14 @@ async fn bench_backend(backend: &str, a: &Args, key_hex: &str) -> Result<serde_j
         let _ = child.kill();
         return Err(e);
     }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
     let (app_id, secret) = (Arc::new(app_id), Arc::new(secret));
     let mut http_levels = Vec::new();
     for &c in &a.levels {
-        let (client, base, app_id, secret) = (client.clone(), base.clone(), app_id.clone(), secret.clone());
+        let (client, base, app_id, secret) =
+            (client.clone(), base.clone(), app_id.clone(), secret.clone());
         let level = run_level(c, a.seconds, move |n| {
             let (client, base, app_id, secret) = (client.clone(), base.clone(), app_id.clone(), secret.clone());
             async move {
@@ -273,10 +285,16 @@ async fn bench_backend(backend: &str, a: &Args, key_hex: &str) -> Result<serde_j
             async move {
                 let now = paydesk_server::time::now_ms();
                 let nonce = ids::random_hex::<12>();
-                if store.record_nonce(&app_id, &nonce, now + 301_000).await.is_err() {
+                if store
+                    .record_nonce(&app_id, &nonce, now + 301_000)
+                    .await
+                    .is_err()
+                {
                     return false;
                 }
-                let Ok(amount) = Amount::new(1999, Currency::CNY) else { return false };
+                let Ok(amount) = Amount::new(1999, Currency::CNY) else {
+                    return false;
+                };
                 let order = NewPayOrder {
                     id: ids::new_id(ids::PAY_ORDER),
                     business_line_id: line_id.to_string(),
@@ -301,18 +319,31 @@ async fn bench_backend(backend: &str, a: &Args, key_hex: &str) -> Result<serde_j
     }
 
     println!();
-    println!("backend: {backend} (pool {POOL} connections, {} s per level)", a.seconds);
+    println!(
+        "backend: {backend} (pool {POOL} connections, {} s per level)",
+        a.seconds
+    );
     println!(
         "{:>8} | {:>11} {:>9} {:>9} | {:>11} {:>9} {:>9} | {:>6}",
         "clients", "http ops/s", "p50 us", "p99 us", "direct/s", "p50 us", "p99 us", "ratio"
     );
     let mut rows = Vec::new();
     for (h, d) in http_levels.iter().zip(&direct_levels) {
-        let ratio = if d.ops_per_sec > 0.0 { h.ops_per_sec / d.ops_per_sec } else { 0.0 };
+        let ratio = if d.ops_per_sec > 0.0 {
+            h.ops_per_sec / d.ops_per_sec
+        } else {
+            0.0
+        };
         println!(
             "{:>8} | {:>11.0} {:>9} {:>9} | {:>11.0} {:>9} {:>9} | {:>6.2}",
-            h.clients, h.ops_per_sec, h.latency.p50_us, h.latency.p99_us, d.ops_per_sec,
-            d.latency.p50_us, d.latency.p99_us, ratio
+            h.clients,
+            h.ops_per_sec,
+            h.latency.p50_us,
+            h.latency.p99_us,
+            d.ops_per_sec,
+            d.latency.p50_us,
+            d.latency.p99_us,
+            ratio
         );
         if h.errors + d.errors > 0 {
             println!("         errors: http {} direct {}", h.errors, d.errors);
@@ -325,13 +356,17 @@ async fn bench_backend(backend: &str, a: &Args, key_hex: &str) -> Result<serde_j
         }));
     }
     println!("server peak RSS: {:.1} MB", rss_kb as f64 / 1024.0);
-    Ok(json!({"backend": backend, "pool_connections": POOL, "levels": rows, "server_peak_rss_kb": rss_kb}))
+    Ok(
+        json!({"backend": backend, "pool_connections": POOL, "levels": rows, "server_peak_rss_kb": rss_kb}),
+    )
 }
 
 pub fn run(a: Args) -> Result<()> {
     machine::print_header("paydesk api benchmark: create pay order");
     let key_hex = ids::random_hex::<32>();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let mut results = Vec::new();
     for backend in &a.backends {
         results.push(rt.block_on(bench_backend(backend, &a, &key_hex))?);

@@ -106,7 +106,10 @@ pub fn run(a: Args) -> Result<()> {
             ("trade_status", "TRADE_SUCCESS".into()),
             ("total_amount", format!("{}.{:02}", 19 + i / 100, i % 100)),
             ("receipt_amount", format!("{}.{:02}", 19 + i / 100, i % 100)),
-            ("buyer_pay_amount", format!("{}.{:02}", 19 + i / 100, i % 100)),
+            (
+                "buyer_pay_amount",
+                format!("{}.{:02}", 19 + i / 100, i % 100),
+            ),
             ("subject", "二手自行车".into()),
             ("gmt_create", "2026-11-25 17:59:00".into()),
             ("gmt_payment", "2026-11-25 18:00:00".into()),
@@ -124,9 +127,7 @@ pub fn run(a: Args) -> Result<()> {
     };
 
     // Sanity: every prepared notification parses into a successful payment.
-    let is_payment = |r: Result<paydesk_providers::model::Notification, _>| {
-        matches!(r, Ok(n) if matches!(n.event, NotificationEvent::Payment(_)))
-    };
+    let is_payment = |r: Result<paydesk_providers::model::Notification, _>| matches!(r, Ok(n) if matches!(n.event, NotificationEvent::Payment(_)));
     for n in &wx {
         if !is_payment(wechatpay::notify::parse_notification(&wx_ctx, n)) {
             bail!("a prepared WeChat notification did not parse");
@@ -146,7 +147,9 @@ pub fn run(a: Args) -> Result<()> {
         &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
         spki,
     );
-    let rsa_rate = rate(a.seconds, |_| bare.verify(black_box(&msg), black_box(&sig)).is_ok())?;
+    let rsa_rate = rate(a.seconds, |_| {
+        bare.verify(black_box(&msg), black_box(&sig)).is_ok()
+    })?;
     let wx_rate = rate(a.seconds, |i| {
         wechatpay::notify::parse_notification(&wx_ctx, black_box(&wx[i % wx.len()])).is_ok()
     })?;
@@ -155,15 +158,25 @@ pub fn run(a: Args) -> Result<()> {
     })?;
 
     println!();
-    println!("{:<34} {:>12} {:>8}", "case (one core)", "per second", "ratio");
-    println!("{:<34} {:>12.0} {:>8}", "bare RSA-2048 verify (aws-lc-rs)", rsa_rate, "1.00");
     println!(
-        "{:<34} {:>12.0} {:>8.2}",
-        "wechatpay notification", wx_rate, wx_rate / rsa_rate
+        "{:<34} {:>12} {:>8}",
+        "case (one core)", "per second", "ratio"
+    );
+    println!(
+        "{:<34} {:>12.0} {:>8}",
+        "bare RSA-2048 verify (aws-lc-rs)", rsa_rate, "1.00"
     );
     println!(
         "{:<34} {:>12.0} {:>8.2}",
-        "alipay notification", ali_rate, ali_rate / rsa_rate
+        "wechatpay notification",
+        wx_rate,
+        wx_rate / rsa_rate
+    );
+    println!(
+        "{:<34} {:>12.0} {:>8.2}",
+        "alipay notification",
+        ali_rate,
+        ali_rate / rsa_rate
     );
     let path = write_json(
         "notify",
