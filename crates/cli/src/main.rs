@@ -2,6 +2,7 @@
 //! the command line and loads configuration.
 
 mod business_line;
+mod operator;
 mod runtime;
 
 use anyhow::Result;
@@ -41,10 +42,18 @@ enum Command {
     /// Manage business lines (the API's clients).
     #[command(subcommand, name = "business-line")]
     BusinessLine(business_line::Command),
+    /// Manage operators (console and admin API users).
+    #[command(subcommand)]
+    Operator(operator::Command),
+    /// WeChat Pay / Alipay sandbox (docs/sandbox.md).
+    Sandbox(paydesk_sandbox::SandboxArgs),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // The sandbox keeps its own data directory (default ./sandbox-data), given by the
+    // same global flag.
+    let sandbox_dir = cli.data_dir.clone();
     let mut config = paydesk_server::config::Config::load(cli.config.as_deref(), std::env::vars())?;
     if let Some(d) = cli.data_dir {
         config.data_dir = d;
@@ -68,6 +77,8 @@ fn main() -> Result<()> {
             Command::Serve { .. } => runtime::serve(config).await,
             Command::Migrate => runtime::migrate(&config).await,
             Command::BusinessLine(cmd) => business_line::run(&config, cmd).await,
+            Command::Operator(cmd) => operator::run(&config, cmd).await,
+            Command::Sandbox(args) => paydesk_sandbox::run(args, sandbox_dir).await,
         }
     })
 }
