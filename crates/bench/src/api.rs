@@ -57,11 +57,13 @@ pub fn serve_child(a: ServeArgs) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let mut config = Config::default();
-        config.database_url = a.database_url;
-        config.listen = a.listen;
-        config.database_max_connections = POOL;
-        config.log_level = "warn".into();
+        let config = Config {
+            database_url: a.database_url,
+            listen: a.listen,
+            database_max_connections: POOL,
+            log_level: "warn".into(),
+            ..Config::default()
+        };
         let store = connect(&config.database_url, POOL).await?;
         store.migrate().await?;
         let key = MasterKey::parse(&std::env::var("PAYDESK_MASTER_KEY")?)?;

@@ -4,6 +4,7 @@
 mod api;
 mod machine;
 mod notify;
+mod rules;
 mod stats;
 
 use anyhow::Result;
@@ -22,6 +23,8 @@ enum Command {
     Api(api::Args),
     /// Notifications verified, decrypted and parsed per second per core vs bare RSA-2048 verify.
     Notify(notify::Args),
+    /// Checkout rule decisions per second and latency vs zen-engine on an equivalent first-hit table.
+    Rules(rules::Args),
     /// Internal: run a paydesk server for the api benchmark (a child process, so its RSS is its own).
     #[command(hide = true, name = "__serve")]
     Serve(api::ServeArgs),
@@ -32,6 +35,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Api(a) => api::run(a),
         Command::Notify(a) => notify::run(a),
+        Command::Rules(a) => rules::run(a),
         Command::Serve(a) => api::serve_child(a),
     }
 }
