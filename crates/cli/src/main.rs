@@ -2,6 +2,7 @@
 //! the command line and loads configuration.
 
 mod business_line;
+mod operator;
 mod runtime;
 
 use anyhow::Result;
@@ -41,6 +42,9 @@ enum Command {
     /// Manage business lines (the API's clients).
     #[command(subcommand, name = "business-line")]
     BusinessLine(business_line::Command),
+    /// Manage operators (console and admin API users).
+    #[command(subcommand)]
+    Operator(operator::Command),
     /// WeChat Pay / Alipay sandbox (docs/sandbox.md).
     Sandbox(paydesk_sandbox::SandboxArgs),
 }
@@ -73,6 +77,7 @@ fn main() -> Result<()> {
             Command::Serve { .. } => runtime::serve(config).await,
             Command::Migrate => runtime::migrate(&config).await,
             Command::BusinessLine(cmd) => business_line::run(&config, cmd).await,
+            Command::Operator(cmd) => operator::run(&config, cmd).await,
             Command::Sandbox(args) => paydesk_sandbox::run(args, sandbox_dir).await,
         }
     })

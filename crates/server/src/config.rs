@@ -54,6 +54,51 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Expiry of unpaid orders.
     pub expiry: ExpiryConfig,
+    /// Checkout rules: publishing, polling, limits, the decision sample.
+    pub rules: RulesConfig,
+    /// Operator console and admin API.
+    pub admin: AdminConfig,
+}
+
+/// Checkout rules settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// How often each instance checks for a newly published or rolled-back version.
+    pub poll_interval_ms: u64,
+    /// Largest rule set document (and admin request body) accepted, in bytes.
+    pub max_document_bytes: usize,
+    /// Deepest allowed condition nesting.
+    pub max_depth: usize,
+    /// How many recorded decisions' facts are kept for simulations.
+    pub sample_slots: i64,
+}
+
+/// Console and admin API settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// How long a console sign-in lasts.
+    pub session_ttl_ms: u64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            poll_interval_ms: 1_000,
+            max_document_bytes: 1024 * 1024,
+            max_depth: 8,
+            sample_slots: 10_000,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            session_ttl_ms: 8 * 3600 * 1000,
+        }
+    }
 }
 
 /// Outbox dispatcher settings.
@@ -96,6 +141,8 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             notify: NotifyConfig::default(),
             expiry: ExpiryConfig::default(),
+            rules: RulesConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -173,6 +220,17 @@ impl Config {
         }
         if self.expiry.interval_ms == 0 || self.expiry.batch_size <= 0 {
             return bad("expiry.interval_ms and expiry.batch_size must be positive");
+        }
+        if self.rules.poll_interval_ms == 0 || self.rules.sample_slots <= 0 {
+            return bad("rules.poll_interval_ms and rules.sample_slots must be positive");
+        }
+        if self.rules.max_document_bytes < 1024 || !(1..=64).contains(&self.rules.max_depth) {
+            return bad(
+                "rules.max_document_bytes must be at least 1024 and rules.max_depth 1 to 64",
+            );
+        }
+        if self.admin.session_ttl_ms < 60_000 {
+            return bad("admin.session_ttl_ms must be at least 60000");
         }
         if self.database_max_connections == 0 {
             return bad("database_max_connections must be positive");

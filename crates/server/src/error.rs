@@ -22,6 +22,13 @@ pub enum ErrorCode {
     TimestampExpired,
     /// The nonce was already used by this app id within the window.
     NonceReplayed,
+    /// The operator is signed in but their role does not allow this (viewers cannot write).
+    Forbidden,
+    /// A rule set failed validation; the body lists the `findings`.
+    RulesInvalid,
+    /// The active rule set version is not the one the request expected (someone else
+    /// published or rolled back first); nothing changed.
+    RulesVersionConflict,
     /// No such resource for this caller.
     NotFound,
     /// The method is not allowed on this path.
@@ -40,14 +47,19 @@ impl ErrorCode {
     /// The HTTP status for the code.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidRequest | Self::UrlNotAllowed => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest | Self::UrlNotAllowed | Self::RulesInvalid => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized | Self::TimestampExpired | Self::NonceReplayed => {
                 StatusCode::UNAUTHORIZED
             }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IdempotencyConflict | Self::InvalidState => StatusCode::CONFLICT,
+            Self::IdempotencyConflict | Self::InvalidState | Self::RulesVersionConflict => {
+                StatusCode::CONFLICT
+            }
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }

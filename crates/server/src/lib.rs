@@ -1,6 +1,7 @@
-//! paydesk's HTTP service: the signed business API (`/v1`), operations endpoints
+//! paydesk's HTTP service: the signed business API (`/v1`), the operator admin API
+//! (`/admin/v1`) and console (`/console`), operations endpoints
 //! (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`) and the background workers
-//! (outbox dispatcher, expiry, nonce purge).
+//! (outbox dispatcher, expiry, nonce purge, checkout rules poller).
 //!
 //! Layout: `api/` holds handlers by resource, `auth` the request signature, `workers/`
 //! the background loops, `resource` the public JSON shapes, `events` how outbox bodies
@@ -8,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod business_lines;
@@ -59,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .nest("/v1", v1)
+        .nest("/admin/v1", admin::api_router())
+        .merge(admin::console_router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))
@@ -114,6 +118,11 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Load the active checkout rules (publishing the shipped example on an empty
+    // database) before taking traffic; on failure the poller keeps trying.
+    if let Err(e) = admin::engine::refresh(&state).await {
+        tracing::error!(error = %e, "checkout rules not loaded at start");
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = workers::spawn_all(&state, stop_rx);
     let app = router(state);

@@ -83,6 +83,8 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     /// This process's id, used as the lease owner.
     pub instance_id: String,
+    /// The active checkout rule set, swapped atomically on publish and by the poller.
+    pub rules: crate::admin::engine::RulesHolder,
     lines: Mutex<LineCache>,
 }
 
@@ -112,6 +114,7 @@ impl AppState {
             outbox_wake: Notify::new(),
             metrics,
             instance_id: paydesk_core::ids::new_id("inst"),
+            rules: crate::admin::engine::RulesHolder::default(),
             lines: Mutex::new(LineCache::default()),
         })))
     }

@@ -16,15 +16,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod admin_model;
 mod dialect;
 mod error;
 mod migrate;
 mod model;
 mod queries;
+mod sql_rules;
 mod sql_store;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use admin_model::*;
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
 pub use model::*;
@@ -171,6 +174,69 @@ pub trait Store: Send + Sync + 'static {
 
     /// Pending and failed counts.
     async fn outbox_stats(&self) -> Result<OutboxStats>;
+
+    // ---- checkout rule versions ----
+
+    /// Writes a new immutable version, numbered one past the highest, and makes it
+    /// active, in one transaction, if the active version is still `expected_active`
+    /// (0: none yet). Refused (nothing written) otherwise, carrying the pointer as it
+    /// is now. Two publishers racing from the same active version: exactly one wins.
+    async fn publish_rule_version(
+        &self,
+        new: &NewRuleVersion,
+        expected_active: i64,
+    ) -> Result<Transition<ActiveRuleVersion>>;
+
+    /// Makes an existing `version` active if the active version is still
+    /// `expected_active` (a rollback). Refused (nothing written) when the pointer moved
+    /// or the version does not exist.
+    async fn activate_rule_version(
+        &self,
+        version: i64,
+        expected_active: i64,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Transition<ActiveRuleVersion>>;
+
+    /// The active version pointer (version 0 before the first publish).
+    async fn active_rule_version(&self) -> Result<ActiveRuleVersion>;
+
+    /// One version with its document.
+    async fn rule_version(&self, version: i64) -> Result<Option<RuleVersion>>;
+
+    /// Up to `limit` versions, newest first, without their documents.
+    async fn list_rule_versions(&self, limit: i64) -> Result<Vec<RuleVersionSummary>>;
+
+    // ---- operators ----
+
+    /// Inserts an operator; a taken name is `Conflict`.
+    async fn insert_operator(&self, operator: &Operator) -> Result<()>;
+
+    /// The operator whose credential hashes to `token_hash`.
+    async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<Operator>>;
+
+    /// Every operator, by name.
+    async fn list_operators(&self) -> Result<Vec<Operator>>;
+
+    /// Records a console sign-in.
+    async fn insert_operator_session(&self, session: &OperatorSession) -> Result<()>;
+
+    /// The operator of an unexpired session.
+    async fn session_operator(&self, token_hash: &str, now_ms: i64) -> Result<Option<Operator>>;
+
+    /// Ends a session; false if there was none.
+    async fn delete_operator_session(&self, token_hash: &str) -> Result<bool>;
+
+    /// Deletes up to `limit` sessions that expired before `now_ms`.
+    async fn purge_expired_sessions(&self, now_ms: i64, limit: i64) -> Result<u64>;
+
+    // ---- decision sample ----
+
+    /// Stores a decision's facts in its slot, replacing what the slot held.
+    async fn record_decision_sample(&self, sample: &DecisionSample) -> Result<()>;
+
+    /// Up to `limit` samples, newest first.
+    async fn decision_samples(&self, limit: i64) -> Result<Vec<DecisionSample>>;
 }
 
 /// Opens the store a URL names (`sqlite:PATH`, `postgres://...`, `mysql://...`),

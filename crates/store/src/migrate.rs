@@ -9,18 +9,38 @@ use std::pin::Pin;
 
 /// `(version, description, sql)` per backend, in order. Add a file to each backend's
 /// folder and a line to each list; never edit an applied file (its checksum is stored).
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../migrations/sqlite/0001_core.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../migrations/postgres/0001_core.sql"),
-)];
-const MYSQL: &[(i64, &str, &str)] =
-    &[(1, "core", include_str!("../migrations/mysql/0001_core.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../migrations/sqlite/0001_core.sql"),
+    ),
+    (
+        2,
+        "rules",
+        include_str!("../migrations/sqlite/0002_rules.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../migrations/postgres/0001_core.sql"),
+    ),
+    (
+        2,
+        "rules",
+        include_str!("../migrations/postgres/0002_rules.sql"),
+    ),
+];
+const MYSQL: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../migrations/mysql/0001_core.sql")),
+    (
+        2,
+        "rules",
+        include_str!("../migrations/mysql/0002_rules.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(Backend);

@@ -44,6 +44,97 @@ pub(crate) struct Queries {
     pub attempts_for_event: String,
     pub requeue_event: String,
     pub outbox_counts: String,
+    pub rules: RuleQueries,
+}
+
+const OPERATOR_COLS: &str = "id, name, role, token_hash, status, created_at_ms";
+
+/// Statements for rule versions, operators and the decision sample.
+pub(crate) struct RuleQueries {
+    pub lock_active: String,
+    pub max_version: String,
+    pub insert_version: String,
+    pub set_active: String,
+    pub active: String,
+    pub version_exists: String,
+    pub version_by_number: String,
+    pub list_versions: String,
+    pub insert_operator: String,
+    pub operator_by_hash: String,
+    pub list_operators: String,
+    pub insert_session: String,
+    pub session_operator: String,
+    pub delete_session: String,
+    pub purge_sessions: String,
+    pub update_sample: String,
+    pub insert_sample: String,
+    pub samples: String,
+}
+
+impl RuleQueries {
+    fn new(backend: Backend) -> Self {
+        let q = |s: &str| backend.placeholders(s);
+        let purge_sessions = match backend {
+            Backend::MySql => "DELETE FROM operator_sessions WHERE expires_at_ms < ? LIMIT ?",
+            _ => {
+                "DELETE FROM operator_sessions WHERE token_hash IN \
+                 (SELECT token_hash FROM operator_sessions WHERE expires_at_ms < ? LIMIT ?)"
+            }
+        };
+        let op_cols = OPERATOR_COLS
+            .split(", ")
+            .map(|c| format!("o.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        RuleQueries {
+            // Takes the pointer's row lock (and checks the expectation) before the
+            // version number is chosen, so concurrent publishers serialise on it.
+            lock_active: q("UPDATE rule_set_active SET updated_at_ms = ? \
+                 WHERE id = 1 AND version = ?"),
+            max_version: "SELECT COALESCE(MAX(version), 0) FROM rule_set_versions".into(),
+            insert_version: q("INSERT INTO rule_set_versions \
+                 (version, document_json, author, comment, created_at_ms) VALUES (?, ?, ?, ?, ?)"),
+            set_active: q("UPDATE rule_set_active SET version = ?, updated_by = ?, \
+                 updated_at_ms = ? WHERE id = 1 AND version = ?"),
+            active: "SELECT version, updated_by, updated_at_ms FROM rule_set_active WHERE id = 1"
+                .into(),
+            version_exists: q("SELECT COUNT(*) FROM rule_set_versions WHERE version = ?"),
+            version_by_number: q(
+                "SELECT version, document_json, author, comment, created_at_ms \
+                 FROM rule_set_versions WHERE version = ?",
+            ),
+            list_versions: q("SELECT version, author, comment, created_at_ms \
+                 FROM rule_set_versions ORDER BY version DESC LIMIT ?"),
+            insert_operator: q(&format!(
+                "INSERT INTO operators ({OPERATOR_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
+            )),
+            operator_by_hash: q(&format!(
+                "SELECT {OPERATOR_COLS} FROM operators WHERE token_hash = ?"
+            )),
+            list_operators: format!("SELECT {OPERATOR_COLS} FROM operators ORDER BY name"),
+            insert_session: q("INSERT INTO operator_sessions \
+                 (token_hash, operator_id, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?)"),
+            session_operator: q(&format!(
+                "SELECT {op_cols} FROM operator_sessions s \
+                 JOIN operators o ON o.id = s.operator_id \
+                 WHERE s.token_hash = ? AND s.expires_at_ms > ?"
+            )),
+            delete_session: q("DELETE FROM operator_sessions WHERE token_hash = ?"),
+            purge_sessions: q(purge_sessions),
+            update_sample: q(
+                "UPDATE decision_samples SET facts_json = ?, created_at_ms = ? \
+                 WHERE slot = ?",
+            ),
+            insert_sample: q(
+                "INSERT INTO decision_samples (slot, facts_json, created_at_ms) \
+                 VALUES (?, ?, ?)",
+            ),
+            samples: q(
+                "SELECT slot, facts_json, created_at_ms FROM decision_samples \
+                 ORDER BY created_at_ms DESC, slot LIMIT ?",
+            ),
+        }
+    }
 }
 
 impl Queries {
@@ -158,6 +249,7 @@ impl Queries {
                  (SELECT COUNT(*) FROM outbox_events WHERE status = 'PENDING'), \
                  (SELECT COUNT(*) FROM outbox_events WHERE status = 'FAILED')"
                 .into(),
+            rules: RuleQueries::new(backend),
         }
     }
 }

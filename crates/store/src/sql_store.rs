@@ -28,21 +28,21 @@ const MAX_TX_RETRIES: u32 = 5;
 /// sleeps with back-off and gave 100 ms tails under 16 concurrent writers); reads use
 /// their own pool and never wait for writers (WAL).
 pub struct SqliteStore {
-    pool: Pool<Sqlite>,
+    pub(crate) pool: Pool<Sqlite>,
     writer: Pool<Sqlite>,
-    q: Queries,
+    pub(crate) q: Queries,
 }
 
 /// PostgreSQL store.
 pub struct PostgresStore {
-    pool: Pool<Postgres>,
-    q: Queries,
+    pub(crate) pool: Pool<Postgres>,
+    pub(crate) q: Queries,
 }
 
 /// MySQL / MariaDB / TiDB store.
 pub struct MySqlStore {
-    pool: Pool<MySql>,
-    q: Queries,
+    pub(crate) pool: Pool<MySql>,
+    pub(crate) q: Queries,
 }
 
 impl SqliteStore {
@@ -74,11 +74,11 @@ impl SqliteStore {
 
     /// `BEGIN IMMEDIATE`: take the write lock up front, so another process writing the
     /// same file makes us wait on the busy timeout rather than fail on a lock upgrade.
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    fn w(&self) -> &Pool<Sqlite> {
+    pub(crate) fn w(&self) -> &Pool<Sqlite> {
         &self.writer
     }
 }
@@ -97,11 +97,11 @@ impl PostgresStore {
         })
     }
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Postgres>> {
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
 
-    fn w(&self) -> &Pool<Postgres> {
+    pub(crate) fn w(&self) -> &Pool<Postgres> {
         &self.pool
     }
 }
@@ -120,11 +120,11 @@ impl MySqlStore {
         })
     }
 
-    async fn write_tx(&self) -> Result<Transaction<'static, MySql>> {
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, MySql>> {
         Ok(self.pool.begin().await?)
     }
 
-    fn w(&self) -> &Pool<MySql> {
+    pub(crate) fn w(&self) -> &Pool<MySql> {
         &self.pool
     }
 }
@@ -158,7 +158,7 @@ async fn tokio_sleep_ms(ms: u64) {
 macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty, $backend:expr) => {
         impl $store {
-            fn s(row: &$row, col: &str) -> Result<String> {
+            pub(crate) fn s(row: &$row, col: &str) -> Result<String> {
                 // Unchecked: MySQL reports utf8mb4_bin columns with the BINARY flag,
                 // which sqlx's checked String decode refuses; the bytes are UTF-8.
                 Ok(row.try_get_unchecked::<String, _>(col)?)
@@ -166,7 +166,7 @@ macro_rules! impl_store {
             fn os(row: &$row, col: &str) -> Result<Option<String>> {
                 Ok(row.try_get_unchecked::<Option<String>, _>(col)?)
             }
-            fn i(row: &$row, col: &str) -> Result<i64> {
+            pub(crate) fn i(row: &$row, col: &str) -> Result<i64> {
                 Ok(row.try_get::<i64, _>(col)?)
             }
             fn oi(row: &$row, col: &str) -> Result<Option<i64>> {
@@ -671,6 +671,79 @@ macro_rules! impl_store {
                 } else {
                     Ok(Transition::Refused(now))
                 }
+            }
+
+            async fn publish_rule_version(
+                &self,
+                new: &NewRuleVersion,
+                expected_active: i64,
+            ) -> Result<Transition<ActiveRuleVersion>> {
+                with_retry!(self.rules_publish(new, expected_active).await)
+            }
+
+            async fn activate_rule_version(
+                &self,
+                version: i64,
+                expected_active: i64,
+                by: &str,
+                now_ms: i64,
+            ) -> Result<Transition<ActiveRuleVersion>> {
+                with_retry!(
+                    self.rules_activate(version, expected_active, by, now_ms)
+                        .await
+                )
+            }
+
+            async fn active_rule_version(&self) -> Result<ActiveRuleVersion> {
+                self.rules_active().await
+            }
+
+            async fn rule_version(&self, version: i64) -> Result<Option<RuleVersion>> {
+                self.rules_version(version).await
+            }
+
+            async fn list_rule_versions(&self, limit: i64) -> Result<Vec<RuleVersionSummary>> {
+                self.rules_list(limit).await
+            }
+
+            async fn insert_operator(&self, operator: &Operator) -> Result<()> {
+                self.ops_insert(operator).await
+            }
+
+            async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<Operator>> {
+                self.ops_by_hash(token_hash).await
+            }
+
+            async fn list_operators(&self) -> Result<Vec<Operator>> {
+                self.ops_list().await
+            }
+
+            async fn insert_operator_session(&self, session: &OperatorSession) -> Result<()> {
+                self.sessions_insert(session).await
+            }
+
+            async fn session_operator(
+                &self,
+                token_hash: &str,
+                now_ms: i64,
+            ) -> Result<Option<Operator>> {
+                self.sessions_operator(token_hash, now_ms).await
+            }
+
+            async fn delete_operator_session(&self, token_hash: &str) -> Result<bool> {
+                self.sessions_delete(token_hash).await
+            }
+
+            async fn purge_expired_sessions(&self, now_ms: i64, limit: i64) -> Result<u64> {
+                self.sessions_purge(now_ms, limit).await
+            }
+
+            async fn record_decision_sample(&self, sample: &DecisionSample) -> Result<()> {
+                self.samples_record(sample).await
+            }
+
+            async fn decision_samples(&self, limit: i64) -> Result<Vec<DecisionSample>> {
+                self.samples_list(limit).await
             }
 
             async fn outbox_stats(&self) -> Result<OutboxStats> {

@@ -5,6 +5,7 @@
 pub mod dispatcher;
 pub mod expiry;
 pub mod nonces;
+pub mod rules;
 
 use crate::state::AppState;
 use tokio::sync::watch;
@@ -15,7 +16,8 @@ pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinH
     vec![
         tokio::spawn(dispatcher::run(state.clone(), shutdown.clone())),
         tokio::spawn(expiry::run(state.clone(), shutdown.clone())),
-        tokio::spawn(nonces::run(state.clone(), shutdown)),
+        tokio::spawn(nonces::run(state.clone(), shutdown.clone())),
+        tokio::spawn(rules::run(state.clone(), shutdown)),
     ]
 }
 

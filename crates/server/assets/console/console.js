@@ -1,0 +1,409 @@
+// paydesk console: vanilla JS over /admin/v1. Every value from the server or the
+// operator is put in the page with textContent, never as HTML.
+'use strict';
+(function () {
+  const METHODS = ['WECHAT_PAY', 'ALIPAY', 'ALIPAY_INSTALLMENT', 'BALANCE', 'COMBINED'];
+  const TERMINALS = ['ANDROID', 'IOS', 'WECHAT_MINI_PROGRAM', 'ALIPAY_MINI_PROGRAM', 'H5', 'WECHAT_H5', 'PC'];
+  const PRODUCTS = ['APP', 'JSAPI', 'H5', 'WAP', 'NATIVE', 'PAGE'];
+  const CURRENCIES = ['CNY', 'HKD', 'USD', 'EUR', 'GBP', 'JPY', 'KRW'];
+  const BUILTIN = { business_line: 'string', seller_id: 'string', seller_segment: 'string', buyer_id: 'string',
+    buyer_segment: 'string', item_category: 'string', amount: 'integer', currency: 'currency',
+    terminal: 'terminal', app_version: 'semver' };
+  const OPS = [['equals', 'equals'], ['in', 'is one of'], ['not_in', 'is none of'], ['range', 'in range'], ['semver', 'version matches']];
+
+  const S = { me: null, rules: null, base: 0, editing: -1, conds: [], complex: null, routes: [] };
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'text') e.textContent = v;
+      else if (k === 'class') e.className = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else if (v === true) e.setAttribute(k, '');
+      else e.setAttribute(k, v);
+    }
+    for (const kid of kids.flat()) if (kid !== null && kid !== undefined) e.append(kid);
+    return e;
+  }
+  function options(sel, values, current, blank) {
+    sel.replaceChildren();
+    if (blank !== undefined) sel.append(el('option', { value: '', text: blank }));
+    for (const v of values) sel.append(el('option', { value: v, text: v, selected: v === current }));
+  }
+  function status(msg, bad) { const s = $('status'); s.textContent = msg; s.className = bad ? 'error' : 'ok'; }
+
+  async function api(method, path, body) {
+    const init = { method, credentials: 'same-origin', headers: { 'x-paydesk-console': '1' } };
+    if (body !== undefined) { init.headers['content-type'] = 'application/json'; init.body = JSON.stringify(body); }
+    const resp = await fetch('/admin/v1' + path, init);
+    const text = await resp.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (_) { data = { message: text }; }
+    return { ok: resp.ok, status: resp.status, data };
+  }
+
+  // ---- sign in / out ----
+  async function signIn(ev) {
+    ev.preventDefault();
+    const r = await api('POST', '/session', { token: $('token').value.trim() });
+    $('token').value = '';
+    if (!r.ok) { $('signin-error').textContent = (r.data && r.data.message) || 'sign-in failed'; return; }
+    $('signin-error').textContent = '';
+    await start(r.data);
+  }
+  async function signOut() { await api('DELETE', '/session'); location.reload(); }
+
+  async function start(me) {
+    S.me = me;
+    $('who').textContent = me.name + ' (' + me.role + ')';
+    $('signin').classList.add('hidden');
+    $('app').classList.remove('hidden');
+    $('signout').classList.remove('hidden');
+    for (const b of ['publish']) $(b).disabled = me.role !== 'admin';
+    await loadDraft();
+    await loadVersions();
+  }
+
+  // ---- draft ----
+  async function loadDraft() {
+    const r = await api('GET', '/rules/draft');
+    if (!r.ok) { status(r.data.message, true); return; }
+    S.rules = r.data.rules; S.base = r.data.base_version;
+    $('base').textContent = '(draft based on version ' + S.base + ')';
+    renderRules(); renderScenarios(); renderDatalists(); closeEditor();
+  }
+  function factTypes() {
+    const t = Object.assign({}, BUILTIN);
+    for (const f of (S.rules.facts || [])) if (f.type) t[f.name] = f.type;
+    return t;
+  }
+  function factValues(name) {
+    const decl = (S.rules.facts || []).find((f) => f.name === name);
+    if (decl && decl.values) return decl.values.map(String);
+    if (name === 'terminal') return TERMINALS;
+    if (name === 'currency') return CURRENCIES;
+    return [];
+  }
+  function renderDatalists() {
+    const box = $('datalists'); box.replaceChildren();
+    for (const name of Object.keys(factTypes())) {
+      box.append(el('datalist', { id: 'dl-' + name }, factValues(name).map((v) => el('option', { value: v }))));
+    }
+  }
+  function describeTest(t) {
+    if (t.all) return 'all(' + t.all.map(describeTest).join(' and ') + ')';
+    if (t.any) return 'any(' + t.any.map(describeTest).join(' or ') + ')';
+    if (t.not) return 'not(' + describeTest(t.not) + ')';
+    if ('equals' in t) return t.fact + ' = ' + t.equals;
+    if ('in' in t) return t.fact + ' in [' + t.in.join(', ') + ']';
+    if ('not_in' in t) return t.fact + ' not in [' + t.not_in.join(', ') + ']';
+    if ('range' in t) return t.fact + ' in [' + (t.range.min ?? '') + '..' + (t.range.max ?? '') + ')';
+    if ('semver' in t) return t.fact + ' ' + t.semver;
+    return JSON.stringify(t);
+  }
+  function describeThen(th) {
+    const parts = [];
+    if (th.allow && th.allow.length) parts.push('allow ' + th.allow.join(', '));
+    if (th.deny && th.deny.length) parts.push('deny ' + th.deny.join(', '));
+    for (const p of th.params || []) {
+      if (p.allow_credit_card === false) parts.push('no credit card on ' + p.method);
+      if (p.allow_credit_card === true) parts.push('credit card on ' + p.method);
+      if (p.installment_periods) parts.push(p.method + ' periods ' + p.installment_periods.join('/'));
+    }
+    if (th.routes && th.routes.length) parts.push(th.routes.length + ' route(s)');
+    if (th.default_method) parts.push('default ' + th.default_method);
+    return parts.join('; ') || '—';
+  }
+  function renderRules() {
+    const body = $('rules-table').tBodies[0]; body.replaceChildren();
+    const order = S.rules.business_rules.map((r, i) => i)
+      .sort((a, b) => (S.rules.business_rules[b].priority || 0) - (S.rules.business_rules[a].priority || 0));
+    for (const i of order) {
+      const r = S.rules.business_rules[i];
+      body.append(el('tr', { 'data-rule': r.id },
+        el('td', { text: String(r.priority || 0) }),
+        el('td', {}, el('strong', { text: r.name || r.id }), el('br'), el('code', { text: r.id }),
+          r.enabled === false ? el('span', { class: 'hint', text: ' (disabled)' }) : null),
+        el('td', { text: r.when ? describeTest(r.when) : 'always' }),
+        el('td', { text: describeThen(r.then || {}) }),
+        el('td', {}, el('button', { type: 'button', text: 'Edit', onclick: () => openEditor(i) }),
+          ' ', el('button', { type: 'button', text: 'Delete', onclick: () => { S.rules.business_rules.splice(i, 1); renderRules(); status('Rule deleted from the draft.'); } }))));
+    }
+  }
+  function renderScenarios() {
+    const body = $('scenario-table').tBodies[0]; body.replaceChildren();
+    for (const s of S.rules.scenario_rules || []) {
+      body.append(el('tr', {}, el('td', { text: s.id }), el('td', { text: s.business_rule }),
+        el('td', { text: s.terminals.join(', ') }), el('td', { text: s.app_version || 'any' }),
+        el('td', { text: s.methods.join(', ') })));
+    }
+  }
+
+  // ---- rule editor ----
+  function simpleTests(when) {
+    if (!when) return [];
+    const isTest = (t) => t && typeof t.fact === 'string';
+    if (isTest(when)) return [when];
+    if (when.all && when.all.every(isTest)) return when.all.slice();
+    return null;
+  }
+  function openEditor(i) {
+    S.editing = i;
+    const r = i >= 0 ? S.rules.business_rules[i] : { id: '', name: '', priority: 100, then: {} };
+    $('editor-title').textContent = i >= 0 ? 'Edit rule' : 'New rule';
+    $('r-id').value = r.id; $('r-name').value = r.name || ''; $('r-priority').value = r.priority || 0;
+    $('r-enabled').checked = r.enabled !== false; $('r-description').value = r.description || '';
+    const tests = simpleTests(r.when);
+    S.complex = tests === null ? r.when : null;
+    S.conds = (tests || []).map(fromTest);
+    $('r-complex').classList.toggle('hidden', !S.complex);
+    $('r-complex').textContent = S.complex ? 'This rule has a nested condition, kept as is: ' + describeTest(S.complex) + '. Conditions added below are combined with it.' : '';
+    renderConds();
+    renderMethods(r.then || {});
+    S.routes = ((r.then || {}).routes || []).map((x) => Object.assign({}, x));
+    renderRoutes();
+    options($('r-default'), METHODS, (r.then || {}).default_method, '(none)');
+    S.keep = { display_order: (r.then || {}).display_order, effective_from: r.effective_from, effective_until: r.effective_until };
+    $('editor-error').textContent = '';
+    $('editor').classList.remove('hidden');
+    $('r-id').focus();
+  }
+  function closeEditor() { $('editor').classList.add('hidden'); S.editing = -1; }
+  function fromTest(t) {
+    for (const op of ['equals', 'in', 'not_in', 'semver']) {
+      if (op in t) return { fact: t.fact, op, text: Array.isArray(t[op]) ? t[op].join(', ') : String(t[op]) };
+    }
+    if (t.range) return { fact: t.fact, op: 'range', text: (t.range.min ?? '') + '..' + (t.range.max ?? '') };
+    return { fact: t.fact, op: 'equals', text: '' };
+  }
+  function renderConds() {
+    const body = $('cond-table').tBodies[0]; body.replaceChildren();
+    const types = factTypes();
+    S.conds.forEach((c, i) => {
+      const fact = el('select', { 'aria-label': 'fact', onchange: (e) => { c.fact = e.target.value; renderConds(); } });
+      options(fact, Object.keys(types), c.fact);
+      const op = el('select', { 'aria-label': 'operator', onchange: (e) => { c.op = e.target.value; } });
+      for (const [v, label] of OPS) op.append(el('option', { value: v, text: label, selected: v === c.op }));
+      const val = el('input', { 'aria-label': 'values', value: c.text, list: 'dl-' + c.fact, oninput: (e) => { c.text = e.target.value; } });
+      body.append(el('tr', {}, el('td', {}, fact), el('td', {}, op), el('td', {}, val),
+        el('td', {}, el('button', { type: 'button', text: 'Remove', onclick: () => { S.conds.splice(i, 1); renderConds(); } }))));
+    });
+  }
+  function typed(fact, text) {
+    const t = factTypes()[fact];
+    if (t === 'integer') { const n = Number(text); if (!Number.isInteger(n)) throw new Error(fact + ': "' + text + '" is not a whole number'); return n; }
+    if (t === 'boolean') { if (text !== 'true' && text !== 'false') throw new Error(fact + ': use true or false'); return text === 'true'; }
+    return text;
+  }
+  function toTest(c) {
+    const text = c.text.trim();
+    const list = () => text.split(',').map((s) => s.trim()).filter((s) => s.length).map((s) => typed(c.fact, s));
+    if (c.op === 'equals') { if (!text) throw new Error(c.fact + ': a value is needed'); return { fact: c.fact, equals: typed(c.fact, text) }; }
+    if (c.op === 'in') return { fact: c.fact, in: list() };
+    if (c.op === 'not_in') return { fact: c.fact, not_in: list() };
+    if (c.op === 'semver') return { fact: c.fact, semver: text };
+    const [lo, hi] = text.split('..');
+    const range = {};
+    if (lo && lo.trim()) range.min = typed(c.fact, lo.trim());
+    if (hi && hi.trim()) range.max = typed(c.fact, hi.trim());
+    return { fact: c.fact, range };
+  }
+  function renderMethods(then) {
+    const body = $('method-table').tBodies[0]; body.replaceChildren();
+    for (const m of METHODS) {
+      const p = (then.params || []).find((x) => x.method === m) || {};
+      const cc = el('select', { 'aria-label': 'credit card ' + m, 'data-m': m, class: 'm-cc' });
+      for (const [v, label] of [['', '(not set)'], ['true', 'allowed'], ['false', 'forbidden']]) {
+        cc.append(el('option', { value: v, text: label, selected: String(p.allow_credit_card ?? '') === v }));
+      }
+      body.append(el('tr', {},
+        el('td', { text: m }),
+        el('td', {}, el('input', { type: 'checkbox', class: 'm-allow', 'data-m': m, 'aria-label': 'allow ' + m, checked: (then.allow || []).includes(m) })),
+        el('td', {}, el('input', { type: 'checkbox', class: 'm-deny', 'data-m': m, 'aria-label': 'deny ' + m, checked: (then.deny || []).includes(m) })),
+        el('td', {}, m === 'BALANCE' ? '—' : cc),
+        el('td', {}, m === 'ALIPAY_INSTALLMENT' ? el('input', { class: 'm-periods', 'data-m': m, 'aria-label': 'installment periods', placeholder: '3, 6, 12', value: (p.installment_periods || []).join(', ') }) : '—')));
+    }
+  }
+  function renderRoutes() {
+    const body = $('route-table').tBodies[0]; body.replaceChildren();
+    S.routes.forEach((r, i) => {
+      const m = el('select', { 'aria-label': 'route method', onchange: (e) => { r.method = e.target.value; } });
+      options(m, METHODS.filter((x) => x !== 'BALANCE'), r.method);
+      const terms = el('div', { class: 'terms' }, TERMINALS.map((t) => el('label', {},
+        el('input', { type: 'checkbox', checked: (r.terminals || []).includes(t), onchange: (e) => {
+          r.terminals = (r.terminals || []).filter((x) => x !== t); if (e.target.checked) r.terminals.push(t); } }), t)));
+      const prod = el('select', { 'aria-label': 'product', onchange: (e) => { r.product = e.target.value; } });
+      options(prod, PRODUCTS, r.product);
+      const prov = el('select', { 'aria-label': 'provider', onchange: (e) => { r.provider = e.target.value || undefined; } });
+      options(prov, ['wechatpay', 'alipay'], r.provider, '(by method)');
+      body.append(el('tr', {}, el('td', {}, m), el('td', {}, terms),
+        el('td', {}, el('input', { 'aria-label': 'merchant account', value: r.merchant_account || '', oninput: (e) => { r.merchant_account = e.target.value; } })),
+        el('td', {}, prod), el('td', {}, prov),
+        el('td', {}, el('button', { type: 'button', text: 'Remove', onclick: () => { S.routes.splice(i, 1); renderRoutes(); } }))));
+    });
+  }
+  function saveRule() {
+    try {
+      const id = $('r-id').value.trim(), name = $('r-name').value.trim();
+      if (!id || !name) throw new Error('a rule needs an id and a name');
+      const priority = Number($('r-priority').value || 0);
+      if (!Number.isInteger(priority)) throw new Error('the priority is a whole number');
+      const dup = S.rules.business_rules.findIndex((r) => r.id === id);
+      if (dup >= 0 && dup !== S.editing) throw new Error('another rule already has the id ' + id);
+      const tests = S.conds.map(toTest);
+      if (S.complex) tests.unshift(S.complex);
+      const then = {};
+      const pick = (cls) => [...document.querySelectorAll('#method-table .' + cls)].filter((x) => x.checked).map((x) => x.dataset.m);
+      const allow = pick('m-allow'), deny = pick('m-deny');
+      if (allow.length) then.allow = allow;
+      if (deny.length) then.deny = deny;
+      const params = [];
+      for (const m of METHODS) {
+        const cc = document.querySelector('#method-table .m-cc[data-m="' + m + '"]');
+        const per = document.querySelector('#method-table .m-periods[data-m="' + m + '"]');
+        const p = { method: m };
+        if (cc && cc.value) p.allow_credit_card = cc.value === 'true';
+        if (per && per.value.trim()) {
+          p.installment_periods = per.value.split(',').map((s) => Number(s.trim()));
+          if (p.installment_periods.some((n) => !Number.isInteger(n) || n < 0)) throw new Error('installment periods are whole numbers of months');
+        }
+        if (Object.keys(p).length > 1) params.push(p);
+      }
+      if (params.length) then.params = params;
+      const routes = S.routes.map((r) => { const x = { method: r.method || 'WECHAT_PAY', terminals: r.terminals || [], merchant_account: (r.merchant_account || '').trim(), product: r.product || 'APP' }; if (r.provider) x.provider = r.provider; return x; });
+      if (routes.length) then.routes = routes;
+      if ($('r-default').value) then.default_method = $('r-default').value;
+      if (S.keep.display_order) then.display_order = S.keep.display_order;
+      const rule = { id, name, priority };
+      if ($('r-description').value.trim()) rule.description = $('r-description').value.trim();
+      if (!$('r-enabled').checked) rule.enabled = false;
+      if (S.keep.effective_from !== undefined) rule.effective_from = S.keep.effective_from;
+      if (S.keep.effective_until !== undefined) rule.effective_until = S.keep.effective_until;
+      if (tests.length === 1) rule.when = tests[0]; else if (tests.length > 1) rule.when = { all: tests };
+      rule.then = then;
+      if (S.editing >= 0) S.rules.business_rules[S.editing] = rule; else S.rules.business_rules.push(rule);
+      closeEditor(); renderRules();
+      status('Rule "' + name + '" saved to the draft. Validate before publishing.');
+    } catch (e) { $('editor-error').textContent = e.message; }
+  }
+
+  // ---- validate / simulate / diff / publish ----
+  function findingsTable(findings) {
+    return el('div', { class: 'scroll' }, el('table', { id: 'findings' },
+      el('thead', {}, el('tr', {}, ['Severity', 'Code', 'Rule', 'What to fix'].map((h) => el('th', { text: h })))),
+      el('tbody', {}, findings.map((f) => el('tr', { class: 'finding-' + f.severity },
+        el('td', { class: 'sev-' + f.severity, text: f.severity }), el('td', {}, el('code', { text: f.code })),
+        el('td', { text: f.rule_name || f.rule_id || '' }), el('td', { text: f.message }))))));
+  }
+  function show(...nodes) { $('results').replaceChildren(...nodes); }
+  async function validate() {
+    const r = await api('POST', '/rules/validate', { rules: S.rules });
+    if (!r.ok) { show(el('p', { class: 'error', text: r.data.message })); return; }
+    const d = r.data;
+    show(el('p', { id: 'validation-summary', class: d.valid ? 'ok' : 'error', text: d.valid ? 'Valid: ' + d.warnings + ' warning(s).' : d.errors + ' error(s) block publishing; ' + d.warnings + ' warning(s).' }),
+      d.findings.length ? findingsTable(d.findings) : null);
+  }
+  function describeDiff(d) {
+    const parts = [];
+    for (const k of ['method', 'before', 'after']) if (d[k] !== undefined) parts.push(k + ': ' + JSON.stringify(d[k]));
+    return d.kind + ' ' + parts.join(' ');
+  }
+  function factsText(f) { return Object.entries(f || {}).map(([k, v]) => k + '=' + (typeof v === 'object' ? JSON.stringify(v) : v)).join(', '); }
+  async function simulate() {
+    const r = await api('POST', '/rules/simulate', { rules: S.rules });
+    if (!r.ok) { show(el('p', { class: 'error', text: r.data.message }), r.data.findings ? findingsTable(r.data.findings) : null); return; }
+    const d = r.data;
+    show(el('p', { id: 'simulation-summary', text: d.changed + ' of ' + d.total + ' recorded checkout(s) would change against version ' + d.against_version + '.' }),
+      el('div', { class: 'scroll' }, el('table', { id: 'simulation' },
+        el('thead', {}, el('tr', {}, el('th', { text: 'Checkout facts' }), el('th', { text: 'What changes' }))),
+        el('tbody', {}, d.changes.map((c) => el('tr', {}, el('td', { text: factsText(c.facts) }),
+          el('td', {}, c.differences.map((x) => el('div', { text: describeDiff(x) })))))))));
+  }
+  async function diff() {
+    const r = await api('POST', '/rules/diff', { rules: S.rules });
+    if (!r.ok) { show(el('p', { class: 'error', text: r.data.message })); return; }
+    const d = r.data.diff;
+    const rows = [...d.business_rules.map((c) => ['business rule', c]), ...d.scenario_rules.map((c) => ['scenario rule', c])];
+    show(el('p', { id: 'diff-summary', text: rows.length ? rows.length + ' change(s) against version ' + r.data.from + (d.facts_changed ? '; the fact catalogue changed' : '') : 'No change against version ' + r.data.from + '.' }),
+      el('ul', { id: 'diff-list' }, rows.map(([kind, c]) => el('li', { text: kind + ' ' + c.id + ': ' + c.kind.kind + (c.kind.fields ? ' (' + c.kind.fields.join(', ') + ')' : '') }))));
+  }
+  async function publish() {
+    const comment = $('comment').value.trim();
+    if (!comment) { show(el('p', { class: 'error', text: 'Say why in the comment before publishing.' })); return; }
+    const r = await api('POST', '/rules/publish', { rules: S.rules, comment, expected_active: S.base });
+    if (!r.ok) {
+      show(el('p', { class: 'error', id: 'publish-error', text: r.data.message }), r.data.findings ? findingsTable(r.data.findings) : null);
+      return;
+    }
+    $('comment').value = '';
+    await loadDraft(); await loadVersions();
+    show(el('p', { class: 'ok', id: 'published', text: 'Published version ' + r.data.version + '; it is active now.' }));
+    status('Published version ' + r.data.version + '.');
+  }
+  async function loadVersions() {
+    const r = await api('GET', '/rules/versions');
+    if (!r.ok) return;
+    const body = $('versions-table').tBodies[0]; body.replaceChildren();
+    for (const v of r.data.versions) {
+      body.append(el('tr', { 'data-version': v.version }, el('td', { text: String(v.version) }), el('td', { text: v.author }),
+        el('td', { text: v.comment }), el('td', { text: v.created_at }),
+        el('td', {}, v.active ? el('span', { class: 'badge', text: 'active' }) : (S.me.role === 'admin'
+          ? el('button', { type: 'button', text: 'Roll back to this', onclick: () => rollback(v.version, r.data.active) }) : null))));
+    }
+  }
+  async function rollback(version, active) {
+    if (!confirm('Make version ' + version + ' active again?')) return;
+    const r = await api('POST', '/rules/rollback', { version, expected_active: active });
+    if (!r.ok) { status(r.data.message, true); return; }
+    await loadDraft(); await loadVersions();
+    status('Version ' + version + ' is active again.');
+  }
+
+  // ---- decision tester ----
+  async function decide(ev) {
+    ev.preventDefault();
+    const facts = { terminal: $('d-terminal').value };
+    for (const k of ['business_line', 'item_category', 'seller_id', 'app_version']) { const v = $('d-' + k).value.trim(); if (v) facts[k] = v; }
+    if ($('d-amount').value) facts.amount = Number($('d-amount').value);
+    if ($('d-currency').value) facts.currency = $('d-currency').value;
+    const r = await api('POST', '/decisions', { facts });
+    if (!r.ok) { $('decision').replaceChildren(el('p', { class: 'error', text: r.data.message })); return; }
+    const d = r.data;
+    const matched = d.trace.rules.filter((x) => x.verdict.kind === 'matched').map((x) => x.name || x.id);
+    $('decision').replaceChildren(
+      el('p', { text: 'Version ' + d.version + '. Matched: ' + (matched.join(', ') || 'none') + (d.trace.scenario ? '; scenario ' + d.trace.scenario : '') }),
+      el('div', { class: 'scroll' }, el('table', { id: 'decision-table' },
+        el('thead', {}, el('tr', {}, ['Method', 'Merchant account', 'Product', 'Credit card', 'Installments', 'Default'].map((h) => el('th', { text: h })))),
+        el('tbody', {}, d.decision.methods.map((m) => el('tr', { 'data-method': m.method },
+          el('td', { text: m.method }), el('td', { text: m.route ? m.route.merchant_account : '—' }),
+          el('td', { text: m.route ? m.route.product : '—' }),
+          el('td', { class: 'cc', text: m.method === 'BALANCE' ? '—' : (m.params.allow_credit_card ? 'allowed' : 'forbidden') }),
+          el('td', { text: (m.params.installment_periods || []).join('/') || '—' }),
+          el('td', { text: m.default ? 'yes' : '' })))))),
+      el('details', {}, el('summary', { text: 'Why (trace)' }), el('ul', {}, d.trace.rules.map((x) =>
+        el('li', { text: (x.name || x.id) + ': ' + (x.verdict.kind === 'failed' ? 'no — ' + x.verdict.condition + ' (' + x.verdict.actual + ')' : x.verdict.kind) })),
+        d.trace.dropped.map((x) => el('li', { text: x.method + ' not offered: ' + x.reason.kind + (x.reason.by ? ' by ' + x.reason.by.join(', ') : '') })))));
+  }
+
+  document.addEventListener('DOMContentLoaded', async () => {
+    $('signin-form').addEventListener('submit', signIn);
+    $('signout').addEventListener('click', signOut);
+    $('add-rule').addEventListener('click', () => openEditor(-1));
+    $('add-cond').addEventListener('click', () => { S.conds.push({ fact: 'item_category', op: 'equals', text: '' }); renderConds(); });
+    $('add-route').addEventListener('click', () => { S.routes.push({ method: 'WECHAT_PAY', terminals: [], merchant_account: '', product: 'APP' }); renderRoutes(); });
+    $('save-rule').addEventListener('click', saveRule);
+    $('cancel-rule').addEventListener('click', closeEditor);
+    $('validate').addEventListener('click', validate);
+    $('simulate').addEventListener('click', simulate);
+    $('diff').addEventListener('click', diff);
+    $('reset').addEventListener('click', async () => { await loadDraft(); status('Draft discarded.'); });
+    $('publish').addEventListener('click', publish);
+    $('decide-form').addEventListener('submit', decide);
+    options($('d-terminal'), TERMINALS, 'IOS');
+    options($('d-currency'), CURRENCIES, 'CNY', '(none)');
+    const me = await api('GET', '/me');
+    if (me.ok) await start(me.data);
+  });
+})();

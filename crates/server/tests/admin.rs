@@ -1,0 +1,493 @@
+//! The admin API (checkout rules, operators, decisions) over real HTTP, on every backend.
+
+mod common;
+
+use common::{test_config, TestApp};
+use paydesk_server::admin::operators;
+use paydesk_store::{Backend, OperatorRole};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct Admin {
+    app: TestApp,
+    admin: String,
+    viewer: String,
+}
+
+async fn start(backend: Backend, config: paydesk_server::config::Config) -> Option<Admin> {
+    let app = TestApp::start(backend, "http://127.0.0.1/notify", config).await?;
+    let admin = operators::create(&*app.store, "alice", OperatorRole::Admin)
+        .await
+        .unwrap()
+        .token;
+    let viewer = operators::create(&*app.store, "victor", OperatorRole::Viewer)
+        .await
+        .unwrap()
+        .token;
+    Some(Admin { app, admin, viewer })
+}
+
+async fn req(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut r = app.http.request(m, format!("{}{path}", app.base));
+    if !token.is_empty() {
+        r = r.bearer_auth(token);
+    }
+    if let Some(b) = body {
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn facts(category: &str) -> Value {
+    json!({"terminal": "IOS", "business_line": "secondhand", "item_category": category,
+           "amount": 19900, "currency": "CNY", "app_version": "6.0.0"})
+}
+
+async fn wechat_credit(app: &TestApp, token: &str, category: &str) -> (i64, bool) {
+    let (s, d) = req(
+        app,
+        "POST",
+        "/admin/v1/decisions",
+        token,
+        Some(json!({"facts": facts(category)})),
+    )
+    .await;
+    assert_eq!(s, 200, "{d}");
+    let m = d["decision"]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["method"] == "WECHAT_PAY")
+        .unwrap_or_else(|| panic!("no WECHAT_PAY in {d}"))
+        .clone();
+    assert!(d["trace"].is_object(), "{d}");
+    (
+        d["version"].as_i64().unwrap(),
+        m["params"]["allow_credit_card"].as_bool().unwrap(),
+    )
+}
+
+fn with_rule(mut rules: Value, category: &str) -> Value {
+    rules["business_rules"].as_array_mut().unwrap().push(json!({
+        "id": "electronics-no-credit", "name": "Electronics: no credit card", "priority": 150,
+        "when": {"fact": "item_category", "equals": category},
+        "then": {"params": [{"method": "WECHAT_PAY", "allow_credit_card": false},
+                            {"method": "ALIPAY", "allow_credit_card": false}]}
+    }));
+    rules
+}
+
+async fn active_version(app: &TestApp, token: &str) -> i64 {
+    let (s, a) = req(app, "GET", "/admin/v1/rules/active", token, None).await;
+    assert_eq!(s, 200, "{a}");
+    a["version"].as_i64().unwrap()
+}
+
+async fn publish_simulate_decide_and_roll_back(backend: Backend) {
+    let Some(Admin { app, admin, viewer }) = start(backend, test_config()).await else {
+        return;
+    };
+    // First start published the shipped example as version 1.
+    assert_eq!(active_version(&app, &viewer).await, 1);
+    assert_eq!(wechat_credit(&app, &admin, "electronics").await, (1, true));
+
+    let (s, draft) = req(&app, "GET", "/admin/v1/rules/draft", &viewer, None).await;
+    assert_eq!((s, draft["base_version"].as_i64()), (200, Some(1)));
+
+    // A typo in the category is an error finding; publishing it is refused.
+    let typo = with_rule(draft["rules"].clone(), "electronix");
+    let (s, v) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/validate",
+        &viewer,
+        Some(json!({"rules": typo})),
+    )
+    .await;
+    assert_eq!((s, &v["valid"]), (200, &json!(false)), "{v}");
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "unknown_value"),
+        "{v}"
+    );
+    let (s, e) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/publish",
+        &admin,
+        Some(json!({"rules": typo, "comment": "electronics"})),
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (400, Some("RULES_INVALID")), "{e}");
+    assert!(!e["findings"].as_array().unwrap().is_empty());
+    assert_eq!(active_version(&app, &admin).await, 1);
+
+    let fixed = with_rule(draft["rules"].clone(), "electronics");
+    let (s, v) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/validate",
+        &viewer,
+        Some(json!({"rules": fixed})),
+    )
+    .await;
+    assert_eq!((s, &v["valid"]), (200, &json!(true)), "{v}");
+
+    // The simulation replays the recorded decision (electronics) and sees it change.
+    let (s, sim) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/simulate",
+        &viewer,
+        Some(json!({"rules": fixed})),
+    )
+    .await;
+    assert_eq!(s, 200, "{sim}");
+    assert_eq!(
+        (sim["against_version"].as_i64(), sim["changed"].as_i64()),
+        (Some(1), Some(1)),
+        "{sim}"
+    );
+    assert_eq!(sim["changes"][0]["facts"]["item_category"], "electronics");
+
+    let (s, d) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/diff",
+        &viewer,
+        Some(json!({"rules": fixed})),
+    )
+    .await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(
+        d["diff"]["business_rules"][0]["id"],
+        "electronics-no-credit"
+    );
+
+    // Viewers cannot publish or roll back.
+    let body = json!({"rules": fixed, "comment": "electronics: no credit", "expected_active": 1});
+    let (s, e) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/publish",
+        &viewer,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (403, Some("FORBIDDEN")), "{e}");
+    let (s, e) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/rollback",
+        &viewer,
+        Some(json!({"version": 1})),
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (403, Some("FORBIDDEN")), "{e}");
+
+    let (s, p) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/publish",
+        &admin,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!((s, p["version"].as_i64()), (201, Some(2)), "{p}");
+    assert_eq!(wechat_credit(&app, &admin, "electronics").await, (2, false));
+    assert_eq!(wechat_credit(&app, &admin, "books").await, (2, true));
+    // The same publish again, from the same expected version, is a conflict.
+    let (s, e) = req(&app, "POST", "/admin/v1/rules/publish", &admin, Some(body)).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (409, Some("RULES_VERSION_CONFLICT")),
+        "{e}"
+    );
+
+    let (s, list) = req(&app, "GET", "/admin/v1/rules/versions", &viewer, None).await;
+    assert_eq!((s, list["active"].as_i64()), (200, Some(2)));
+    assert_eq!(list["versions"][0]["author"], "alice");
+    assert_eq!(list["versions"][1]["author"], "paydesk");
+    let (s, d) = req(
+        &app,
+        "GET",
+        "/admin/v1/rules/diff?from=1&to=2",
+        &viewer,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, &d["diff"]["business_rules"][0]["kind"]["kind"]),
+        (200, &json!("added")),
+        "{d}"
+    );
+    let (s, v1) = req(&app, "GET", "/admin/v1/rules/versions/1", &viewer, None).await;
+    assert_eq!((s, v1["rules"]["version"]["id"].as_str()), (200, Some("1")));
+
+    // Rollback is conditional on the active version too.
+    let (s, e) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/rollback",
+        &admin,
+        Some(json!({"version": 1, "expected_active": 1})),
+    )
+    .await;
+    assert_eq!(s, 409, "{e}");
+    let (s, e) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/rollback",
+        &admin,
+        Some(json!({"version": 9})),
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (404, Some("NOT_FOUND")));
+    let (s, r) = req(
+        &app,
+        "POST",
+        "/admin/v1/rules/rollback",
+        &admin,
+        Some(json!({"version": 1, "expected_active": 2})),
+    )
+    .await;
+    assert_eq!((s, r["active"].as_i64()), (200, Some(1)), "{r}");
+    assert_eq!(wechat_credit(&app, &admin, "electronics").await, (1, true));
+}
+
+async fn bad_documents_leave_the_active_version(backend: Backend) {
+    let mut config = test_config();
+    config.rules.max_document_bytes = 64 * 1024;
+    let Some(Admin { app, admin, .. }) = start(backend, config).await else {
+        return;
+    };
+    let publish = |rules: Value| json!({"rules": rules, "comment": "bad"});
+    let very_deep = (0..300).fold(
+        json!({"fact": "amount", "range": {"min": 1}}),
+        |c, _| json!({ "not": c }),
+    );
+    let deep = (0..12).fold(
+        json!({"fact": "amount", "range": {"min": 1}}),
+        |c, _| json!({"not": c}),
+    );
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            json!({"rules": {"business_rules": [], "bogus": 1}, "comment": "x"}),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            json!({"rules_toml": "[[business_rules]\nid=", "comment": "x"}),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (json!({"comment": "no rules"}), 400, "INVALID_REQUEST"),
+        (
+            json!({"rules": {}, "comment": "x", "surprise": true}),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (publish(json!({"business_rules": []})), 400, "RULES_INVALID"),
+        (
+            publish(
+                json!({"business_rules": [{"id": "d", "name": "D", "when": deep,
+            "then": {"allow": ["BALANCE"]}}]}),
+            ),
+            400,
+            "RULES_INVALID",
+        ),
+        (
+            publish(json!({"business_rules": [{"id": "x".repeat(70_000), "name": "big"}]})),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            publish(
+                json!({"business_rules": [{"id": "d", "name": "D", "when": very_deep,
+                "then": {"allow": ["BALANCE"]}}]}),
+            ),
+            400,
+            "INVALID_REQUEST",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (s, e) = req(
+            &app,
+            "POST",
+            "/admin/v1/rules/publish",
+            &admin,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, e["code"].as_str()),
+            (status, Some(code)),
+            "{body:.200}: {e}"
+        );
+    }
+    // Malformed JSON and a missing credential.
+    let resp = app
+        .http
+        .post(format!("{}/admin/v1/rules/publish", app.base))
+        .bearer_auth(&admin)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let (s, e) = req(&app, "GET", "/admin/v1/rules/active", "", None).await;
+    assert_eq!((s, e["code"].as_str()), (401, Some("UNAUTHORIZED")));
+    let (s, _) = req(&app, "GET", "/admin/v1/rules/active", "pdo_wrong", None).await;
+    assert_eq!(s, 401);
+    assert_eq!(active_version(&app, &admin).await, 1);
+    assert_eq!(app.store.list_rule_versions(10).await.unwrap().len(), 1);
+}
+
+async fn console_session_cookie(backend: Backend) {
+    let Some(Admin { app, admin, .. }) = start(backend, test_config()).await else {
+        return;
+    };
+    let (s, _) = req(
+        &app,
+        "POST",
+        "/admin/v1/session",
+        "",
+        Some(json!({"token": "pdo_nope"})),
+    )
+    .await;
+    assert_eq!(s, 401);
+    let resp = app
+        .http
+        .post(format!("{}/admin/v1/session", app.base))
+        .header("content-type", "application/json")
+        .body(json!({"token": admin}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let me: Value = app
+        .http
+        .get(format!("{}/admin/v1/me", app.base))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["name"].as_str(), me["role"].as_str()),
+        (Some("alice"), Some("admin"))
+    );
+    // A cookie-authenticated write without the console header is refused (CSRF guard).
+    let body = json!({"facts": facts("books")}).to_string();
+    let post = |with_header: bool| {
+        let mut r = app
+            .http
+            .post(format!("{}/admin/v1/decisions", app.base))
+            .header("cookie", &pair)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if with_header {
+            r = r.header("x-paydesk-console", "1");
+        }
+        r.send()
+    };
+    assert_eq!(post(false).await.unwrap().status().as_u16(), 403);
+    assert_eq!(post(true).await.unwrap().status().as_u16(), 200);
+    let out = app
+        .http
+        .delete(format!("{}/admin/v1/session", app.base))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 204);
+    let after = app
+        .http
+        .get(format!("{}/admin/v1/me", app.base))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status().as_u16(), 401);
+    let page = app
+        .http
+        .get(format!("{}/console", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+}
+
+async fn second_instance_picks_up_a_publish(backend: Backend) {
+    let Some(Admin { app, admin, .. }) = start(backend, test_config()).await else {
+        return;
+    };
+    let mut config = test_config();
+    config.rules.poll_interval_ms = 100;
+    let other = TestApp::serve(app.store.clone(), app.db_url.clone(), config).await;
+    assert_eq!(
+        active_version(&other, &admin).await,
+        1,
+        "the second start publishes nothing"
+    );
+    let (_, draft) = req(&app, "GET", "/admin/v1/rules/draft", &admin, None).await;
+    let body = json!({"rules": with_rule(draft["rules"].clone(), "electronics"), "comment": "c"});
+    let (s, p) = req(&app, "POST", "/admin/v1/rules/publish", &admin, Some(body)).await;
+    assert_eq!(s, 201, "{p}");
+    for _ in 0..100 {
+        if active_version(&other, &admin).await == 2 {
+            assert_eq!(
+                wechat_credit(&other, &admin, "electronics").await,
+                (2, false)
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the second instance never loaded version 2");
+}
+
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Postgres).await } )* }
+        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::MySql).await } )* }
+    };
+}
+
+per_backend!(
+    publish_simulate_decide_and_roll_back,
+    bad_documents_leave_the_active_version,
+    console_session_cookie,
+    second_instance_picks_up_a_publish,
+);
