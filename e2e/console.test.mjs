@@ -56,6 +56,20 @@ async function decide(category) {
   return (await cell.textContent()).trim();
 }
 
+// The methods the decision tester shows, in order, for a secondhand checkout of books.
+async function decideMethods(terminal, appVersion) {
+  await page.selectOption('#d-terminal', terminal);
+  await page.fill('#d-business_line', 'secondhand');
+  await page.fill('#d-item_category', 'books');
+  await page.fill('#d-amount', '19900');
+  await page.selectOption('#d-currency', 'CNY');
+  await page.fill('#d-app_version', appVersion);
+  await page.evaluate(() => document.getElementById('decision').replaceChildren());
+  await page.click('#decide');
+  await page.locator('#decision-table').waitFor();
+  return page.$$eval('#decision-table tbody tr', (rows) => rows.map((r) => r.dataset.method));
+}
+
 try {
   await step('the console asks for a credential and refuses a wrong one', async () => {
     await page.goto(`${BASE}/console`);
@@ -164,6 +178,97 @@ try {
     await page.click('#versions-table tr[data-version="1"] button');
     await page.locator('#versions-table tr[data-version="1"] .badge').waitFor();
     expect((await decide('electronics')) === 'allowed', 'allowed again after rollback');
+  });
+
+  await step('a scenario rule added in the form hides installments on iOS below 9.0.0', async () => {
+    const before = await decideMethods('IOS', '6.0.0');
+    expect(before.includes('ALIPAY_INSTALLMENT'), `installments offered at first: ${before}`);
+    expect(before[0] === 'WECHAT_PAY', `WeChat Pay first at first: ${before}`);
+    await page.click('#add-scenario');
+    await page.fill('#s-id', 'ios-before-9-no-installments');
+    await page.fill('#s-name', 'iOS before 9.0.0: no installments, Alipay first');
+    await page.selectOption('#s-business_rule', 'default');
+    await page.check('#s-terminals input[data-v="IOS"]');
+    // A range that is not semver is refused in the form.
+    await page.fill('#s-app_version', 'below 9');
+    await page.locator('#s-app_version-error').filter({ hasText: /not a version range/ }).waitFor();
+    await page.click('#save-scenario');
+    await page.locator('#scenario-error').filter({ hasText: /not a version range/ }).waitFor();
+    await page.fill('#s-app_version', '<9.0.0');
+    expect((await page.textContent('#s-app_version-error')) === '', 'range accepted');
+    for (const m of ['WECHAT_PAY', 'ALIPAY', 'BALANCE', 'COMBINED']) await page.check(`#s-methods input[data-v="${m}"]`);
+    await page.check('#s-order input[aria-label="order WECHAT_PAY"]');
+    await page.check('#s-order input[aria-label="order ALIPAY"]');
+    await page.click('#s-order button[aria-label="move ALIPAY up"]');
+    const order = await page.$$eval('#s-order li.on', (lis) => lis.map((li) => li.dataset.m));
+    expect(order.join() === 'ALIPAY,WECHAT_PAY', `order list: ${order}`);
+    await shot('08-scenario-form');
+    await page.click('#save-scenario');
+    const row = page.locator('#scenario-table tr[data-scenario="ios-before-9-no-installments"]');
+    await row.waitFor();
+    const rowText = await row.textContent();
+    expect(rowText.includes('<9.0.0') && rowText.includes('ALIPAY, WECHAT_PAY'), `row: ${rowText}`);
+    await page.click('#validate');
+    await page.locator('#validation-summary.ok').waitFor();
+    await page.click('#diff');
+    await page.locator('#diff-summary').waitFor();
+    const d = await page.textContent('#diff-list');
+    expect(d.includes('scenario rule ios-before-9-no-installments: added'), `diff lists the scenario: ${d}`);
+    await page.fill('#comment', 'iOS apps before 9.0.0: no installments, Alipay first');
+    await page.click('#publish');
+    await page.locator('#published').waitFor();
+    expect((await page.textContent('#published')).includes('version 3'), 'version 3');
+    await page.locator('#scenario-table tr[data-scenario="ios-before-9-no-installments"]').waitFor();
+    const after = await decideMethods('IOS', '6.0.0');
+    expect(!after.includes('ALIPAY_INSTALLMENT'), `installments hidden: ${after}`);
+    expect(after[0] === 'ALIPAY' && after[1] === 'WECHAT_PAY', `Alipay first: ${after}`);
+    expect((await page.textContent('#decision')).includes('scenario ios-before-9-no-installments'), 'trace names the scenario');
+    await shot('09-scenario-decision');
+    const api = await page.evaluate(async () => {
+      const ask = async (terminal, app_version) => {
+        const r = await fetch('/admin/v1/decisions', { method: 'POST', credentials: 'same-origin',
+          headers: { 'content-type': 'application/json', 'x-paydesk-console': '1' },
+          body: JSON.stringify({ facts: { terminal, app_version, business_line: 'secondhand', item_category: 'books', amount: 19900, currency: 'CNY' }, record: false }) });
+        const j = await r.json();
+        return j.decision.methods.map((m) => m.method);
+      };
+      return { ios6: await ask('IOS', '6.0.0'), ios9: await ask('IOS', '9.1.0'), android6: await ask('ANDROID', '6.0.0') };
+    });
+    expect(!api.ios6.includes('ALIPAY_INSTALLMENT'), `API, iOS 6: ${api.ios6}`);
+    expect(api.ios9.includes('ALIPAY_INSTALLMENT'), `API, iOS 9.1 keeps installments: ${api.ios9}`);
+    expect(api.android6.includes('ALIPAY_INSTALLMENT'), `API, Android keeps installments: ${api.android6}`);
+  });
+
+  await step('scenario and rule forms fit a phone; the rule form edits order and effective dates', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.click('#scenario-table tr[data-scenario="ios-before-9-no-installments"] button:has-text("Edit")');
+    await page.locator('#scenario-editor').waitFor({ state: 'visible' });
+    let overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow <= 1, `scenario form: no page-wide horizontal scroll (overflow ${overflow}px)`);
+    expect(await page.isChecked('#s-terminals input[data-v="IOS"]'), 'form shows the saved terminal');
+    expect((await page.inputValue('#s-app_version')) === '<9.0.0', 'form shows the saved range');
+    await shot('10-scenario-phone');
+    await page.click('#cancel-scenario');
+    await page.click('#rules-table tr[data-rule="tickets"] button:has-text("Edit")');
+    await page.locator('#editor').waitFor({ state: 'visible' });
+    overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow <= 1, `rule form: no page-wide horizontal scroll (overflow ${overflow}px)`);
+    await page.fill('#r-from', '2027-01-01T00:00:00');
+    await page.fill('#r-until', '2026-12-31T00:00:00');
+    await page.click('#save-rule');
+    await page.locator('#editor-error').filter({ hasText: /later than/ }).waitFor();
+    await page.fill('#r-until', '2028-01-01T00:00:00');
+    expect(await page.isChecked('#r-order input[aria-label="order ALIPAY_INSTALLMENT"]'), 'the rule form shows the stored order');
+    await page.uncheck('#r-order input[aria-label="order ALIPAY_INSTALLMENT"]');
+    await page.click('#save-rule');
+    const tickets = page.locator('#rules-table tr[data-rule="tickets"]');
+    await tickets.filter({ hasText: /order ALIPAY > WECHAT_PAY(?! >)/ }).waitFor();
+    await page.locator('#rules-table tr[data-rule="tickets"]').filter({ hasText: /from .* until/ }).waitFor();
+    await page.click('#rules-table tr[data-rule="tickets"] button:has-text("Edit")');
+    expect(/^2027-01-01T00:00(:00)?$/.test(await page.inputValue('#r-from')), `from kept: ${await page.inputValue('#r-from')}`);
+    await page.click('#cancel-rule');
+    await page.click('#reset');
+    await page.setViewportSize({ width: 1280, height: 900 });
   });
 
   await step('a viewer cannot publish (the server refuses with 403)', async () => {

@@ -130,10 +130,20 @@ pub fn compile_unchecked(
             residual: None,
             out,
             contrib,
+            rest: [0; 7],
             scenarios,
         });
         index_entries.push(keys);
         pending.push((residual, ranged));
+    }
+
+    // Suffix unions: what any rule at this rank or later could still set, per terminal.
+    let mut rest = [0u32; 7];
+    for rule in compiled.iter_mut().rev() {
+        for (acc, c) in rest.iter_mut().zip(rule.contrib) {
+            *acc |= c;
+        }
+        rule.rest = rest;
     }
 
     let n = compiled.len();
@@ -520,6 +530,10 @@ pub(crate) struct CRule {
     pub(crate) out: COutcome,
     /// Per terminal: the decision slots this rule can fill (see [`crate::eval`]).
     pub(crate) contrib: [u32; 7],
+    /// Per terminal: the union of `contrib` over this rule and every later one in
+    /// precedence order, i.e. every slot the rest of the walk could still fill. Once
+    /// all of it is settled, evaluation stops.
+    pub(crate) rest: [u32; 7],
     pub(crate) scenarios: Box<[CScenario]>,
 }
 

@@ -4,7 +4,15 @@
 //! precedence order that says something about it (see the crate docs for the full
 //! semantics). Walking candidates in precedence order means a slot, once filled, is
 //! final; a candidate whose every slot is already settled is skipped without even
-//! checking its condition.
+//! checking its condition, and the walk stops as soon as every slot that any later rule
+//! (candidate or not) could fill is settled.
+//!
+//! *Settled* is conservative: an allow slot is settled once the method is allowed or
+//! denied (allows are a union, deny beats allow), a deny or `allow_credit_card` slot
+//! only once a matching rule has denied the method or its credit funding (a later rule
+//! could still do so otherwise), and a first-wins slot (route, periods, display order,
+//! default, scenario) once filled. A rule whose slots are all settled cannot change the
+//! decision, so neither can any suffix of rules whose union of slots is settled.
 
 use crate::compile::{COutcome, CRule, CScenario, CompiledRuleSet, Resolved};
 use crate::facts::{Facts, Method, Product, Provider, Terminal};
@@ -147,6 +155,12 @@ impl<'a> State<'a> {
         rule.contrib[t.index()] & !self.settled != 0
     }
 
+    /// Whether `rule` or any rule after it in precedence order could still change
+    /// anything; when not, the decision is final.
+    pub(crate) fn open(&self, rule: &CRule, t: Terminal) -> bool {
+        rule.rest[t.index()] & !self.settled != 0
+    }
+
     /// Applies a matching rule; rules must come in precedence order.
     pub(crate) fn apply(&mut self, rank: usize, rule: &'a CRule, r: &Resolved) {
         let o = &rule.out;
@@ -271,6 +285,10 @@ impl CompiledRuleSet {
         let t = facts.terminal;
         for rank in cand.ones() {
             let rule = &self.rules[rank];
+            if !state.open(rule, t) {
+                // Nothing at this rank or later can fill an unsettled slot.
+                break;
+            }
             if !state.wants(rule, t) || !rule.in_effect(now_ms) {
                 continue;
             }
@@ -279,5 +297,102 @@ impl CompiledRuleSet {
             }
         }
         state.decide(&self.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::compile_unchecked;
+    use crate::model::{Limits, RuleSet};
+
+    /// `n` first-hit rules (allow and route WeChat Pay and Alipay on every terminal,
+    /// display order, default), then `tail` TOML at lower priority.
+    fn rules(n: usize, tail: &str) -> RuleSet {
+        let mut s = String::new();
+        for i in 0..n {
+            s.push_str(&format!(
+                r#"
+[[business_rules]]
+id = "r{i:03}"
+name = "r{i}"
+priority = {}
+[business_rules.then]
+allow = ["WECHAT_PAY", "ALIPAY"]
+display_order = ["ALIPAY", "WECHAT_PAY"]
+default_method = "ALIPAY"
+[[business_rules.then.routes]]
+method = "WECHAT_PAY"
+terminals = ["IOS", "PC"]
+merchant_account = "wx-{i}"
+product = "NATIVE"
+[[business_rules.then.routes]]
+method = "ALIPAY"
+terminals = ["IOS", "PC"]
+merchant_account = "ali-{i}"
+product = "NATIVE"
+"#,
+                1000 - i as i64
+            ));
+        }
+        s.push_str(tail);
+        RuleSet::from_toml(&s, &Limits::default()).unwrap()
+    }
+
+    /// After applying the first rule: whether the walk would go on to rank 1.
+    fn open_after_first(rs: &RuleSet, t: Terminal) -> bool {
+        let c = compile_unchecked(rs, &Limits::default()).unwrap();
+        let resolved = c.resolve(&Facts::new(t));
+        let mut state = State::new();
+        state.apply(0, &c.rules[0], &resolved);
+        state.open(&c.rules[1], t)
+    }
+
+    #[test]
+    fn the_walk_stops_only_when_no_later_rule_can_change_the_decision() {
+        // Everything later rules could set is settled by the first: stop.
+        assert!(!open_after_first(&rules(5, ""), Terminal::Ios));
+        // On a terminal where the first rule routes nothing, later routes still matter.
+        let android = r#"
+[[business_rules]]
+id = "zz"
+name = "zz"
+priority = 1
+[business_rules.then]
+[[business_rules.then.routes]]
+method = "WECHAT_PAY"
+terminals = ["ANDROID"]
+merchant_account = "wx-android"
+product = "APP"
+"#;
+        assert!(!open_after_first(&rules(5, android), Terminal::Ios));
+        assert!(open_after_first(&rules(5, android), Terminal::Android));
+        // A later deny, credit restriction, new allow, new route, new periods or scenario
+        // keeps the walk going.
+        for then in [
+            "deny = [\"ALIPAY\"]",
+            "deny = [\"BALANCE\"]",
+            "allow = [\"BALANCE\"]",
+            "[[business_rules.then.params]]\nmethod = \"WECHAT_PAY\"\nallow_credit_card = false",
+            "[[business_rules.then.params]]\nmethod = \"ALIPAY_INSTALLMENT\"\ninstallment_periods = [3]",
+            "[[business_rules.then.routes]]\nmethod = \"ALIPAY_INSTALLMENT\"\nterminals = [\"IOS\"]\nmerchant_account = \"ali\"\nproduct = \"APP\"",
+        ] {
+            let tail = format!(
+                "[[business_rules]]\nid = \"zz\"\nname = \"zz\"\npriority = 1\n[business_rules.then]\n{then}\n"
+            );
+            assert!(open_after_first(&rules(5, &tail), Terminal::Ios), "{then}");
+        }
+        let scenario = r#"
+[[scenario_rules]]
+id = "sc"
+business_rule = "r003"
+terminals = ["IOS"]
+methods = ["ALIPAY"]
+"#;
+        assert!(open_after_first(&rules(5, scenario), Terminal::Ios));
+        assert!(!open_after_first(&rules(5, scenario), Terminal::Pc));
+        // Allow/credit-true entries that change nothing do not keep it going.
+        let harmless = "[[business_rules]]\nid = \"zz\"\nname = \"zz\"\npriority = 1\n[business_rules.then]\nallow = [\"ALIPAY\"]\n[[business_rules.then.params]]\nmethod = \"ALIPAY\"\nallow_credit_card = true\n";
+        assert!(!open_after_first(&rules(5, harmless), Terminal::Ios));
     }
 }

@@ -57,7 +57,9 @@
 //! at the top level of a condition: value -> bitset of rules that accept it or do not test
 //! that dimension. Evaluation intersects one bitset per dimension, walks the surviving
 //! rules in precedence order, skips a rule when every part of the decision it could set
-//! is already settled, and checks only the conditions the index did not decide.
+//! is already settled, stops walking once every part that any later rule could set is
+//! settled (a per-terminal suffix union computed at compile time), and checks only the
+//! conditions the index did not decide.
 //!
 //! [`reference::evaluate`] is a naive scan of the model kept for property tests.
 //!

@@ -793,3 +793,141 @@ fn deeply_nested_toml_is_refused_without_crashing() {
     let arrays = "[".repeat(5000) + &"]".repeat(5000);
     assert!(RuleSet::from_toml(&format!("x = {arrays}\n"), &Limits::default()).is_err());
 }
+
+/// Rules shaped like the benchmark's: each allows and routes WeChat Pay and Alipay on
+/// every terminal and sets a display order and a default, so the first matching one
+/// settles everything *they* can set. Evaluation may stop early only when no later rule
+/// can set anything else.
+fn first_hit_rules(n: usize, top_priority: i64) -> String {
+    let mut out = String::new();
+    let all = r#"["ANDROID", "IOS", "WECHAT_MINI_PROGRAM", "ALIPAY_MINI_PROGRAM", "H5", "WECHAT_H5", "PC"]"#;
+    for i in 0..n {
+        out.push_str(&format!(
+            r#"
+[[business_rules]]
+id = "f{i:03}"
+name = "First-hit {i}"
+priority = {}
+when = {{ fact = "item_category", in = ["books", "c{i}"] }}
+[business_rules.then]
+allow = ["WECHAT_PAY", "ALIPAY"]
+display_order = ["ALIPAY", "WECHAT_PAY"]
+default_method = "ALIPAY"
+[[business_rules.then.routes]]
+method = "WECHAT_PAY"
+terminals = {all}
+merchant_account = "wx-f{i}"
+product = "NATIVE"
+[[business_rules.then.routes]]
+method = "ALIPAY"
+terminals = {all}
+merchant_account = "ali-f{i}"
+product = "NATIVE"
+"#,
+            top_priority - i as i64
+        ));
+    }
+    out
+}
+
+#[test]
+fn later_rules_that_restrict_still_apply_after_the_decision_looks_settled() {
+    let mut books = ios();
+    books.item_category = Some("books".into());
+    let account = |d: &Decision, m: Method| {
+        d.get(m)
+            .and_then(|o| o.route.as_ref())
+            .map(|r| r.merchant_account.to_string())
+    };
+
+    // Only first-hit rules (and the default, which allows BALANCE): the first decides.
+    let base = first_hit_rules(150, 1000);
+    let d = run(&set(&base), &books);
+    assert_eq!(
+        d.method_list(),
+        vec![Method::Alipay, Method::WechatPay, Method::Balance]
+    );
+    assert_eq!(account(&d, Method::WechatPay).as_deref(), Some("wx-f0"));
+    assert_eq!(d.default_method(), Some(Method::Alipay));
+
+    // A lowest-priority matching deny (below 150 settled-looking rules) still removes
+    // the method the first rule allowed and routed.
+    let deny = r#"
+[[business_rules]]
+id = "zz-deny"
+name = "Late deny"
+priority = -10
+when = { fact = "item_category", equals = "books" }
+[business_rules.then]
+deny = ["ALIPAY"]
+"#;
+    let d = run(&set(&(base.clone() + deny)), &books);
+    assert_eq!(d.method_list(), vec![Method::WechatPay, Method::Balance]);
+    assert_eq!(d.default_method(), Some(Method::WechatPay));
+
+    // A lowest-priority matching `allow_credit_card = false` still takes effect.
+    let no_credit = r#"
+[[business_rules]]
+id = "zz-credit"
+name = "Late credit restriction"
+priority = -10
+when = { fact = "item_category", equals = "books" }
+[[business_rules.then.params]]
+method = "WECHAT_PAY"
+allow_credit_card = false
+"#;
+    let d = run(&set(&(base.clone() + no_credit)), &books);
+    assert!(!d.get(Method::WechatPay).unwrap().params.allow_credit_card);
+    assert!(d.get(Method::Alipay).unwrap().params.allow_credit_card);
+
+    // A lowest-priority rule that allows and routes a new method adds it.
+    let new_method = r#"
+[[business_rules]]
+id = "zz-installments"
+name = "Late installments"
+priority = -10
+when = { fact = "item_category", equals = "books" }
+[business_rules.then]
+allow = ["ALIPAY_INSTALLMENT"]
+[[business_rules.then.routes]]
+method = "ALIPAY_INSTALLMENT"
+terminals = ["IOS"]
+merchant_account = "ali-inst"
+product = "APP"
+[[business_rules.then.params]]
+method = "ALIPAY_INSTALLMENT"
+installment_periods = [3, 6]
+"#;
+    let d = run(&set(&(base.clone() + new_method)), &books);
+    assert_eq!(
+        account(&d, Method::AlipayInstallment).as_deref(),
+        Some("ali-inst")
+    );
+    assert_eq!(
+        d.get(Method::AlipayInstallment)
+            .unwrap()
+            .params
+            .installment_periods
+            .as_deref(),
+        Some(&[3, 6][..])
+    );
+
+    // The same late rules that do not match change nothing.
+    let mut other = ios();
+    other.item_category = Some("c7".into());
+    for late in [deny, no_credit, new_method] {
+        let d = run(&set(&(base.clone() + late)), &other);
+        assert_eq!(account(&d, Method::Alipay).as_deref(), Some("ali-f7"));
+        assert_eq!(
+            d.method_list(),
+            vec![Method::Alipay, Method::WechatPay, Method::Balance]
+        );
+        assert!(d.methods.iter().all(|m| m.params.allow_credit_card));
+    }
+
+    // Explain still walks and traces every rule.
+    let c = compile_unchecked(&set(&(base + deny)), &Limits::default()).unwrap();
+    let e = c.explain(&books, NOW);
+    assert_eq!(e.trace.rules.len(), 152);
+    assert!(e.trace.rules.iter().all(|r| r.verdict == Verdict::Matched));
+}

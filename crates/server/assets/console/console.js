@@ -11,7 +11,7 @@
     terminal: 'terminal', app_version: 'semver' };
   const OPS = [['equals', 'equals'], ['in', 'is one of'], ['not_in', 'is none of'], ['range', 'in range'], ['semver', 'version matches']];
 
-  const S = { me: null, rules: null, base: 0, editing: -1, conds: [], complex: null, routes: [] };
+  const S = { me: null, rules: null, base: 0, editing: -1, conds: [], complex: null, routes: [], keep: {}, scEditing: -1, orders: {} };
   const $ = (id) => document.getElementById(id);
 
   function el(tag, attrs, ...kids) {
@@ -72,7 +72,7 @@
     if (!r.ok) { status(r.data.message, true); return; }
     S.rules = r.data.rules; S.base = r.data.base_version;
     $('base').textContent = '(draft based on version ' + S.base + ')';
-    renderRules(); renderScenarios(); renderDatalists(); closeEditor();
+    renderRules(); renderScenarios(); renderDatalists(); closeEditor(); closeScenario();
   }
   function factTypes() {
     const t = Object.assign({}, BUILTIN);
@@ -114,6 +114,7 @@
     }
     if (th.routes && th.routes.length) parts.push(th.routes.length + ' route(s)');
     if (th.default_method) parts.push('default ' + th.default_method);
+    if (th.display_order && th.display_order.length) parts.push('order ' + th.display_order.join(' > '));
     return parts.join('; ') || '—';
   }
   function renderRules() {
@@ -125,20 +126,153 @@
       body.append(el('tr', { 'data-rule': r.id },
         el('td', { text: String(r.priority || 0) }),
         el('td', {}, el('strong', { text: r.name || r.id }), el('br'), el('code', { text: r.id }),
-          r.enabled === false ? el('span', { class: 'hint', text: ' (disabled)' }) : null),
+          r.enabled === false ? el('span', { class: 'hint', text: ' (disabled)' }) : null,
+          describeWindow(r) ? el('div', { class: 'hint', text: describeWindow(r) }) : null),
         el('td', { text: r.when ? describeTest(r.when) : 'always' }),
         el('td', { text: describeThen(r.then || {}) }),
         el('td', {}, el('button', { type: 'button', text: 'Edit', onclick: () => openEditor(i) }),
-          ' ', el('button', { type: 'button', text: 'Delete', onclick: () => { S.rules.business_rules.splice(i, 1); renderRules(); status('Rule deleted from the draft.'); } }))));
+          ' ', el('button', { type: 'button', text: 'Delete', onclick: () => deleteRule(i) }))));
     }
+  }
+  function deleteRule(i) {
+    const r = S.rules.business_rules[i];
+    const refs = (S.rules.scenario_rules || []).filter((x) => x.business_rule === r.id).length;
+    if (refs && !confirm(refs + ' scenario rule(s) refine "' + r.id + '"; validation will report them until you edit or delete them. Delete the rule anyway?')) return;
+    S.rules.business_rules.splice(i, 1); renderRules(); renderScenarios(); status('Rule deleted from the draft.');
   }
   function renderScenarios() {
     const body = $('scenario-table').tBodies[0]; body.replaceChildren();
-    for (const s of S.rules.scenario_rules || []) {
-      body.append(el('tr', {}, el('td', { text: s.id }), el('td', { text: s.business_rule }),
-        el('td', { text: s.terminals.join(', ') }), el('td', { text: s.app_version || 'any' }),
-        el('td', { text: s.methods.join(', ') })));
-    }
+    const ids = new Set(S.rules.business_rules.map((r) => r.id));
+    (S.rules.scenario_rules || []).forEach((sc, i) => {
+      body.append(el('tr', { 'data-scenario': sc.id },
+        el('td', {}, el('strong', { text: sc.name || sc.id }), el('br'), el('code', { text: sc.id }),
+          sc.enabled === false ? el('span', { class: 'hint', text: ' (disabled)' }) : null),
+        el('td', {}, el('code', { text: sc.business_rule }), ids.has(sc.business_rule) ? null : el('span', { class: 'error', text: ' (no such rule)' })),
+        el('td', { text: (sc.terminals || []).join(', ') }), el('td', { text: sc.app_version || 'any' }),
+        el('td', { text: (sc.methods || []).join(', ') || 'none' }),
+        el('td', { text: sc.display_order ? sc.display_order.join(', ') : '—' }),
+        el('td', {}, el('button', { type: 'button', text: 'Edit', onclick: () => openScenario(i) }),
+          ' ', el('button', { type: 'button', text: 'Delete', onclick: () => deleteScenario(i) }))));
+    });
+  }
+  function deleteScenario(i) {
+    const sc = S.rules.scenario_rules[i];
+    if (!confirm('Delete scenario rule "' + sc.id + '" from the draft?')) return;
+    S.rules.scenario_rules.splice(i, 1);
+    if (!S.rules.scenario_rules.length) delete S.rules.scenario_rules;
+    closeScenario(); renderScenarios(); status('Scenario rule deleted from the draft.');
+  }
+
+  // ---- display order widget: every method, ticked ones are listed in this order ----
+  function setOrder(boxId, current) {
+    const listed = (current || []).filter((m, i, a) => METHODS.includes(m) && a.indexOf(m) === i);
+    S.orders[boxId] = [...listed.map((m) => ({ m, on: true })), ...METHODS.filter((m) => !listed.includes(m)).map((m) => ({ m, on: false }))];
+    renderOrder(boxId);
+  }
+  function renderOrder(boxId) {
+    const items = S.orders[boxId];
+    const move = (i, d) => { const j = i + d; if (j < 0 || j >= items.length) return; [items[i], items[j]] = [items[j], items[i]]; renderOrder(boxId); };
+    $(boxId).replaceChildren(...items.map((it, i) => el('li', { 'data-m': it.m, class: it.on ? 'on' : 'off' },
+      el('label', {}, el('input', { type: 'checkbox', 'aria-label': 'order ' + it.m, checked: it.on, onchange: (e) => { it.on = e.target.checked; renderOrder(boxId); } }), it.m),
+      el('button', { type: 'button', text: '↑', title: 'Move up', 'aria-label': 'move ' + it.m + ' up', disabled: i === 0, onclick: () => move(i, -1) }),
+      el('button', { type: 'button', text: '↓', title: 'Move down', 'aria-label': 'move ' + it.m + ' down', disabled: i === items.length - 1, onclick: () => move(i, 1) }))));
+  }
+  function orderValue(boxId) {
+    const list = S.orders[boxId].filter((it) => it.on).map((it) => it.m);
+    return list.length ? list : undefined;
+  }
+
+  // ---- effective window: datetime-local (the browser's local time) <-> unix ms ----
+  function msToLocal(ms) {
+    if (ms === undefined || ms === null) return '';
+    const d = new Date(ms);
+    if (isNaN(d.getTime())) return '';
+    const p = (n, w) => String(n).padStart(w || 2, '0');
+    return p(d.getFullYear(), 4) + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
+  }
+  function localToMs(input, original, label) {
+    const v = input.value;
+    if (!v) return undefined;
+    const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?$/.exec(v);
+    if (!m) throw new Error(label + ': not a date and time');
+    const ms = new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0), +((m[7] || '0').padEnd(3, '0'))).getTime();
+    if (!Number.isFinite(ms)) throw new Error(label + ': not a date and time');
+    // Unchanged to the second: keep the stored instant exactly (milliseconds included).
+    if (original !== undefined && ms === new Date(msToLocalDate(original)).getTime()) return original;
+    return ms;
+  }
+  function msToLocalDate(ms) { const d = new Date(ms); d.setMilliseconds(0); return d; }
+  function describeWindow(r) {
+    const f = (ms) => new Date(ms).toLocaleString();
+    if (r.effective_from !== undefined && r.effective_until !== undefined) return 'from ' + f(r.effective_from) + ' until ' + f(r.effective_until);
+    if (r.effective_from !== undefined) return 'from ' + f(r.effective_from);
+    if (r.effective_until !== undefined) return 'until ' + f(r.effective_until);
+    return '';
+  }
+
+  // ---- scenario editor ----
+  const SEMVER_PART = /^(=|>=|<=|>|<|~|\^)?\s*v?(\d+|\*|x|X)(\.(\d+|\*|x|X)){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+  function checkSemverRange(text) {
+    if (!text) return '';
+    const parts = text.split(',').map((x) => x.trim());
+    const bad = parts.find((x) => !SEMVER_PART.test(x));
+    if (bad !== undefined) return '"' + (bad || text) + '" is not a version range: use comparators like >=5.2.0, <6.0.0 (separated by commas), ^5.2 or 5.*';
+    return '';
+  }
+  function checks(boxId, values, selected, cls) {
+    $(boxId).replaceChildren(...values.map((v) => el('label', {},
+      el('input', { type: 'checkbox', class: cls, 'data-v': v, 'aria-label': v, checked: (selected || []).includes(v) }), v)));
+  }
+  function checked(boxId) { return [...$(boxId).querySelectorAll('input[type=checkbox]')].filter((x) => x.checked).map((x) => x.dataset.v); }
+  function openScenario(i) {
+    S.scEditing = i;
+    const sc = i >= 0 ? S.rules.scenario_rules[i] : { id: '', name: '', business_rule: 'default', terminals: [], methods: [] };
+    $('scenario-editor-title').textContent = i >= 0 ? 'Edit scenario rule' : 'New scenario rule';
+    $('s-id').value = sc.id; $('s-name').value = sc.name || ''; $('s-enabled').checked = sc.enabled !== false;
+    const ids = S.rules.business_rules.map((r) => r.id);
+    const sel = $('s-business_rule'); sel.replaceChildren();
+    for (const r of S.rules.business_rules) sel.append(el('option', { value: r.id, text: r.id + (r.name && r.name !== r.id ? ' — ' + r.name : ''), selected: r.id === sc.business_rule }));
+    if (sc.business_rule && !ids.includes(sc.business_rule)) sel.append(el('option', { value: sc.business_rule, text: sc.business_rule + ' (no such rule)', selected: true }));
+    checks('s-terminals', TERMINALS, sc.terminals, 's-term');
+    checks('s-methods', METHODS, sc.methods, 's-method');
+    $('s-app_version').value = sc.app_version || '';
+    $('s-app_version-error').textContent = '';
+    setOrder('s-order', sc.display_order);
+    $('scenario-error').textContent = '';
+    $('scenario-editor').classList.remove('hidden');
+    $('s-id').focus();
+  }
+  function closeScenario() { $('scenario-editor').classList.add('hidden'); S.scEditing = -1; }
+  function saveScenario() {
+    try {
+      const id = $('s-id').value.trim();
+      if (!id) throw new Error('a scenario rule needs an id');
+      const list = S.rules.scenario_rules || [];
+      const dup = list.findIndex((x) => x.id === id);
+      if (dup >= 0 && dup !== S.scEditing) throw new Error('another scenario rule already has the id ' + id);
+      const br = $('s-business_rule').value;
+      if (!br) throw new Error('pick the business rule this scenario refines');
+      const terminals = checked('s-terminals');
+      if (!terminals.length) throw new Error('tick at least one terminal');
+      const range = $('s-app_version').value.trim();
+      const bad = checkSemverRange(range);
+      if (bad) throw new Error('app version: ' + bad);
+      const methods = checked('s-methods');
+      const sc = { id };
+      const name = $('s-name').value.trim();
+      if (name) sc.name = name;
+      if (!$('s-enabled').checked) sc.enabled = false;
+      sc.business_rule = br;
+      sc.terminals = terminals;
+      if (range) sc.app_version = range;
+      sc.methods = methods;
+      const order = orderValue('s-order');
+      if (order) sc.display_order = order;
+      if (!S.rules.scenario_rules) S.rules.scenario_rules = [];
+      if (S.scEditing >= 0) S.rules.scenario_rules[S.scEditing] = sc; else S.rules.scenario_rules.push(sc);
+      closeScenario(); renderScenarios();
+      status('Scenario rule "' + (name || id) + '" saved to the draft. Validate before publishing.' + (methods.length ? '' : ' It offers no method.'));
+    } catch (e) { $('scenario-error').textContent = e.message; }
   }
 
   // ---- rule editor ----
@@ -165,7 +299,10 @@
     S.routes = ((r.then || {}).routes || []).map((x) => Object.assign({}, x));
     renderRoutes();
     options($('r-default'), METHODS, (r.then || {}).default_method, '(none)');
-    S.keep = { display_order: (r.then || {}).display_order, effective_from: r.effective_from, effective_until: r.effective_until };
+    S.keep = { effective_from: r.effective_from, effective_until: r.effective_until, id: i >= 0 ? r.id : undefined };
+    setOrder('r-order', (r.then || {}).display_order);
+    $('r-from').value = msToLocal(r.effective_from); $('r-until').value = msToLocal(r.effective_until);
+    $('r-tz').textContent = 'Times are in this browser\'s time zone (' + (Intl.DateTimeFormat().resolvedOptions().timeZone || 'local') + ').';
     $('editor-error').textContent = '';
     $('editor').classList.remove('hidden');
     $('r-id').focus();
@@ -275,16 +412,22 @@
       const routes = S.routes.map((r) => { const x = { method: r.method || 'WECHAT_PAY', terminals: r.terminals || [], merchant_account: (r.merchant_account || '').trim(), product: r.product || 'APP' }; if (r.provider) x.provider = r.provider; return x; });
       if (routes.length) then.routes = routes;
       if ($('r-default').value) then.default_method = $('r-default').value;
-      if (S.keep.display_order) then.display_order = S.keep.display_order;
+      const order = orderValue('r-order');
+      if (order) then.display_order = order;
+      const from = localToMs($('r-from'), S.keep.effective_from, 'in effect from');
+      const until = localToMs($('r-until'), S.keep.effective_until, 'in effect until');
+      if (from !== undefined && until !== undefined && until <= from) throw new Error('"in effect until" must be later than "in effect from"');
       const rule = { id, name, priority };
       if ($('r-description').value.trim()) rule.description = $('r-description').value.trim();
       if (!$('r-enabled').checked) rule.enabled = false;
-      if (S.keep.effective_from !== undefined) rule.effective_from = S.keep.effective_from;
-      if (S.keep.effective_until !== undefined) rule.effective_until = S.keep.effective_until;
+      if (from !== undefined) rule.effective_from = from;
+      if (until !== undefined) rule.effective_until = until;
       if (tests.length === 1) rule.when = tests[0]; else if (tests.length > 1) rule.when = { all: tests };
       rule.then = then;
       if (S.editing >= 0) S.rules.business_rules[S.editing] = rule; else S.rules.business_rules.push(rule);
-      closeEditor(); renderRules();
+      // A renamed rule keeps its scenario rules.
+      if (S.keep.id !== undefined && S.keep.id !== id) for (const x of S.rules.scenario_rules || []) if (x.business_rule === S.keep.id) x.business_rule = id;
+      closeEditor(); renderRules(); renderScenarios();
       status('Rule "' + name + '" saved to the draft. Validate before publishing.');
     } catch (e) { $('editor-error').textContent = e.message; }
   }
@@ -395,6 +538,10 @@
     $('add-route').addEventListener('click', () => { S.routes.push({ method: 'WECHAT_PAY', terminals: [], merchant_account: '', product: 'APP' }); renderRoutes(); });
     $('save-rule').addEventListener('click', saveRule);
     $('cancel-rule').addEventListener('click', closeEditor);
+    $('add-scenario').addEventListener('click', () => openScenario(-1));
+    $('save-scenario').addEventListener('click', saveScenario);
+    $('cancel-scenario').addEventListener('click', closeScenario);
+    $('s-app_version').addEventListener('input', (e) => { $('s-app_version-error').textContent = checkSemverRange(e.target.value.trim()); });
     $('validate').addEventListener('click', validate);
     $('simulate').addEventListener('click', simulate);
     $('diff').addEventListener('click', diff);
