@@ -100,23 +100,9 @@ async fn scratch_db(backend: &str, pg_admin: &str, tag: &str) -> Result<String> 
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut c)
                 .await?;
-            Ok(paydesk_store_url_with_db(pg_admin, &name))
+            Ok(paydesk_store::testing::with_database(pg_admin, &name))
         }
         other => bail!("unknown backend {other} (sqlite, postgres)"),
-    }
-}
-
-fn paydesk_store_url_with_db(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let cut = base[base.find("://").map_or(0, |i| i + 3)..]
-        .find('/')
-        .map(|i| base.find("://").map_or(0, |s| s + 3) + i)
-        .unwrap_or(base.len());
-    match query {
-        Some(q) => format!("{}/{db}?{q}", &base[..cut]),
-        None => format!("{}/{db}", &base[..cut]),
     }
 }
 
