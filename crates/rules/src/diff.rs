@@ -28,7 +28,8 @@ impl RuleSetDiff {
 pub struct RuleChange {
     /// The rule's id.
     pub id: String,
-    /// What happened to it.
+    /// What happened to it (flattened: `{"id": .., "kind": "changed", "fields": [..]}`).
+    #[serde(flatten)]
     pub kind: ChangeKind,
 }
 

@@ -235,7 +235,7 @@ async fn publish_simulate_decide_and_roll_back(backend: Backend) {
     )
     .await;
     assert_eq!(
-        (s, &d["diff"]["business_rules"][0]["kind"]["kind"]),
+        (s, &d["diff"]["business_rules"][0]["kind"]),
         (200, &json!("added")),
         "{d}"
     );

@@ -470,7 +470,7 @@
     const d = r.data.diff;
     const rows = [...d.business_rules.map((c) => ['business rule', c]), ...d.scenario_rules.map((c) => ['scenario rule', c])];
     show(el('p', { id: 'diff-summary', text: rows.length ? rows.length + ' change(s) against version ' + r.data.from + (d.facts_changed ? '; the fact catalogue changed' : '') : 'No change against version ' + r.data.from + '.' }),
-      el('ul', { id: 'diff-list' }, rows.map(([kind, c]) => el('li', { text: kind + ' ' + c.id + ': ' + c.kind.kind + (c.kind.fields ? ' (' + c.kind.fields.join(', ') + ')' : '') }))));
+      el('ul', { id: 'diff-list' }, rows.map(([kind, c]) => el('li', { text: kind + ' ' + c.id + ': ' + c.kind + (c.fields ? ' (' + c.fields.join(', ') + ')' : '') }))));
   }
   async function publish() {
     const comment = $('comment').value.trim();
