@@ -96,10 +96,26 @@ pub enum MoneyError {
 }
 
 /// A non-negative amount of money: `minor` units (fen, cents, yen) of `currency`.
+/// Deserialising goes through [`Amount::new`], so no JSON can smuggle in a negative one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "AmountFields")]
 pub struct Amount {
     minor: i64,
     currency: Currency,
+}
+
+/// The serialised shape of an [`Amount`], checked on the way in.
+#[derive(Deserialize)]
+struct AmountFields {
+    minor: i64,
+    currency: Currency,
+}
+
+impl TryFrom<AmountFields> for Amount {
+    type Error = MoneyError;
+    fn try_from(f: AmountFields) -> Result<Self, MoneyError> {
+        Amount::new(f.minor, f.currency)
+    }
 }
 
 impl Amount {
@@ -200,6 +216,18 @@ mod tests {
         assert!("cny".parse::<Currency>().is_err(), "codes are upper case");
         assert_eq!(Currency::JPY.minor_unit_digits(), 0);
         assert_eq!(Currency::CNY.minor_unit_digits(), 2);
+    }
+
+    #[test]
+    fn deserialising_checks_like_new() {
+        let ok: Amount = serde_json::from_str(r#"{"minor":5,"currency":"CNY"}"#).unwrap();
+        assert_eq!(ok, Amount::new(5, Currency::CNY).unwrap());
+        assert_eq!(
+            serde_json::to_string(&ok).unwrap(),
+            r#"{"minor":5,"currency":"CNY"}"#
+        );
+        assert!(serde_json::from_str::<Amount>(r#"{"minor":-5,"currency":"CNY"}"#).is_err());
+        assert!(serde_json::from_str::<Amount>(r#"{"minor":5,"currency":"XXX"}"#).is_err());
     }
 
     #[test]

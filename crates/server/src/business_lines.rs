@@ -44,6 +44,12 @@ pub async fn create(
             "name must be 1-64 characters of [A-Za-z0-9_.-]".into(),
         ));
     }
+    if ids::has_shape(name, ids::BUSINESS_LINE) {
+        // `disable` takes a name or an id: a name shaped like an id would be ambiguous.
+        return Err(LineError::Invalid(
+            "name must not look like a business line id (bl_ + 32 hex digits)".into(),
+        ));
+    }
     let notify_url =
         urls::normalize(notify_url).map_err(|e| LineError::Invalid(format!("notify URL: {e}")))?;
     let mut prefixes = vec![notify_url.clone()];
@@ -59,7 +65,9 @@ pub async fn create(
     let line = BusinessLine {
         app_id: ids::new_id(ids::APP),
         name: name.to_owned(),
-        secret_ciphertext: key.seal(&id, &secret),
+        secret_ciphertext: key
+            .seal(&id, &secret)
+            .map_err(|e| LineError::Invalid(e.to_string()))?,
         notify_url,
         allowed_url_prefixes: prefixes,
         status: BusinessLineStatus::Active,

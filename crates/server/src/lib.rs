@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(ops::track))
         .layer(
             TraceLayer::new_for_http()

@@ -29,6 +29,9 @@ pub enum SecretError {
         /// The I/O failure.
         source: std::io::Error,
     },
+    /// Encryption failed (only for inputs far larger than any secret).
+    #[error("secret could not be encrypted")]
+    Seal,
     /// The ciphertext is malformed, or was made with another key or for another record.
     #[error("secret does not decrypt with this master key")]
     Decrypt,
@@ -93,21 +96,16 @@ impl MasterKey {
     }
 
     /// Encrypts `plaintext` for the record `record_id`.
-    pub fn seal(&self, record_id: &str, plaintext: &str) -> String {
+    pub fn seal(&self, record_id: &str, plaintext: &str) -> Result<String, SecretError> {
         let nonce_bytes = paydesk_core::ids::random_bytes::<NONCE_LEN>();
         let mut buf = plaintext.as_bytes().to_vec();
         let nonce = Nonce::assume_unique_for_key(nonce_bytes);
-        // AES-GCM sealing only fails for inputs over ~64 GB; secrets are tiny.
-        if self
-            .key
+        self.key
             .seal_in_place_append_tag(nonce, Aad::from(record_id.as_bytes()), &mut buf)
-            .is_err()
-        {
-            return String::new();
-        }
+            .map_err(|_| SecretError::Seal)?;
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);
-        format!("{PREFIX}{}", STANDARD.encode(out))
+        Ok(format!("{PREFIX}{}", STANDARD.encode(out)))
     }
 
     /// Decrypts what `seal` made for the same record id.
@@ -153,7 +151,7 @@ mod tests {
     #[test]
     fn seal_open_round_trip_bound_to_record() {
         let k = MasterKey::from_bytes(&[7u8; 32]).unwrap();
-        let sealed = k.seal("bl_1", "sk_secret");
+        let sealed = k.seal("bl_1", "sk_secret").unwrap();
         assert!(!sealed.contains("sk_secret"));
         assert_eq!(k.open("bl_1", &sealed).unwrap(), "sk_secret");
         assert!(k.open("bl_2", &sealed).is_err(), "bound to its record");
@@ -163,8 +161,8 @@ mod tests {
         assert!(k.open("bl_1", "v1:").is_err());
         assert!(k.open("bl_1", "plain").is_err());
         assert_ne!(
-            k.seal("bl_1", "x"),
-            k.seal("bl_1", "x"),
+            k.seal("bl_1", "x").unwrap(),
+            k.seal("bl_1", "x").unwrap(),
             "fresh nonce each time"
         );
     }
@@ -193,7 +191,7 @@ mod tests {
         assert_eq!(mode, 0o600);
         let b = MasterKey::load_or_create_file(&path).unwrap();
         assert_eq!(
-            b.open("r", &a.seal("r", "s")).unwrap(),
+            b.open("r", &a.seal("r", "s").unwrap()).unwrap(),
             "s",
             "same key on reload"
         );

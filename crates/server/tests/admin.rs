@@ -106,6 +106,24 @@ async fn publish_simulate_decide_and_roll_back(backend: Backend) {
     assert_eq!(active_version(&app, &viewer).await, 1);
     assert_eq!(wechat_credit(&app, &admin, "electronics").await, (1, true));
 
+    // The decision sample is evidence for simulations: viewers may decide but not record.
+    let recorded = app.store.decision_samples(1000).await.unwrap().len();
+    assert_eq!(wechat_credit(&app, &viewer, "electronics").await, (1, true));
+    let (s, e) = req(
+        &app,
+        "POST",
+        "/admin/v1/decisions",
+        &viewer,
+        Some(json!({"facts": facts("books"), "record": true})),
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (403, Some("FORBIDDEN")), "{e}");
+    assert_eq!(
+        app.store.decision_samples(1000).await.unwrap().len(),
+        recorded,
+        "a viewer's decisions are not recorded"
+    );
+
     let (s, draft) = req(&app, "GET", "/admin/v1/rules/draft", &viewer, None).await;
     assert_eq!((s, draft["base_version"].as_i64()), (200, Some(1)));
 
@@ -365,19 +383,31 @@ async fn console_session_cookie(backend: Backend) {
     let Some(Admin { app, admin, .. }) = start(backend, test_config()).await else {
         return;
     };
-    let (s, _) = req(
+    // Without the console header a sign-in is refused outright (no login CSRF).
+    let (s, e) = req(
         &app,
         "POST",
         "/admin/v1/session",
         "",
-        Some(json!({"token": "pdo_nope"})),
+        Some(json!({"token": admin})),
     )
     .await;
-    assert_eq!(s, 401);
+    assert_eq!((s, e["code"].as_str()), (403, Some("FORBIDDEN")), "{e}");
+    let bad = app
+        .http
+        .post(format!("{}/admin/v1/session", app.base))
+        .header("content-type", "application/json")
+        .header("x-paydesk-console", "1")
+        .body(json!({"token": "pdo_nope"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 401);
     let resp = app
         .http
         .post(format!("{}/admin/v1/session", app.base))
         .header("content-type", "application/json")
+        .header("x-paydesk-console", "1")
         .body(json!({"token": admin}).to_string())
         .send()
         .await
@@ -423,6 +453,7 @@ async fn console_session_cookie(backend: Backend) {
         .http
         .delete(format!("{}/admin/v1/session", app.base))
         .header("cookie", &pair)
+        .header("x-paydesk-console", "1")
         .send()
         .await
         .unwrap();

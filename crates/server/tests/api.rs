@@ -323,6 +323,14 @@ async fn bad_input_is_a_clear_error(backend: Backend) {
     assert_eq!((s, e["code"].as_str()), (404, Some("NOT_FOUND")));
     let (s, e) = app.raw("DELETE", "/healthz", "", None).await;
     assert_eq!((s, e["code"].as_str()), (405, Some("METHOD_NOT_ALLOWED")));
+    // A path segment that is not valid UTF-8 is refused by the router's extractor; the
+    // answer is still the JSON error shape with a stable code.
+    let (s, e) = app.call("GET", "/v1/pay-orders/%FF%FE", None).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
     // Nothing was created by any of that.
     assert_eq!(
         app.store

@@ -19,14 +19,16 @@ use serde_json::{json, Value};
 #[serde(deny_unknown_fields)]
 struct DecideRequest {
     facts: Facts,
-    /// Whether to add the facts to the decision sample (default true).
+    /// Whether to add the facts to the decision sample (a write: admins only; default
+    /// true for admins, false for viewers).
     #[serde(default)]
     record: Option<bool>,
 }
 
-/// Evaluates and explains; records the facts in the sample.
+/// Evaluates and explains; records the facts in the sample when an admin asks (the
+/// sample is what simulations judge a publish by, so viewers may not add to it).
 pub async fn decide(
-    _: Signed,
+    signed: Signed,
     State(state): State<AppState>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
@@ -40,7 +42,16 @@ pub async fn decide(
     })?;
     let now = now_ms();
     let explained = snapshot.compiled.explain(&req.facts, now);
-    if req.record.unwrap_or(true) {
+    let is_admin = signed.require_admin().is_ok();
+    let record_it = match req.record {
+        Some(true) => {
+            signed.require_admin()?;
+            true
+        }
+        Some(false) => false,
+        None => is_admin,
+    };
+    if record_it {
         record(&state, &req.facts, now).await;
     }
     Ok(Json(json!({

@@ -62,6 +62,19 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// Sign-in and sign-out set or clear the session cookie, so they too need the header a
+/// cross-site form cannot send (no login CSRF).
+fn require_console_header(headers: &HeaderMap) -> ApiResult<()> {
+    if headers.contains_key(CONSOLE_HEADER) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("sign-in and sign-out must send the {CONSOLE_HEADER} header"),
+        ))
+    }
+}
+
 impl FromRequestParts<AppState> for Signed {
     type Rejection = ApiError;
 
@@ -105,7 +118,12 @@ struct SignIn {
 }
 
 /// `POST /admin/v1/session`: exchanges a credential for a session cookie.
-pub async fn sign_in(State(state): State<AppState>, body: Body) -> ApiResult<Response> {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    require_console_header(&headers)?;
     let bytes = read_body(&state, body).await?;
     let req: SignIn = crate::api::parse_json(&bytes)?;
     let operator = state
@@ -145,6 +163,7 @@ pub async fn sign_in(State(state): State<AppState>, body: Body) -> ApiResult<Res
 
 /// `DELETE /admin/v1/session`: signs out (idempotent).
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    require_console_header(&headers)?;
     if let Some(cookie) = cookie_value(&headers) {
         state
             .store

@@ -50,7 +50,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
     }
     // Let in-flight deliveries record their outcome before the process exits.
-    let _ = permits.acquire_many(max_in_flight as u32).await;
+    let _ = permits
+        .acquire_many(u32::try_from(max_in_flight).unwrap_or(u32::MAX))
+        .await;
 }
 
 /// Claims and starts delivering every event due now, in batches. Returns how many
@@ -61,7 +63,15 @@ pub async fn dispatch_due(
     permits: &Arc<Semaphore>,
 ) -> Result<usize, paydesk_store::StoreError> {
     let batch = state.config.notify.batch_size;
-    let lease_ms = state.config.notify.timeout_ms + LEASE_MARGIN_MS;
+    // Config bounds the timeout to 10 minutes, so this cannot overflow or wrap.
+    let lease_ms = i64::try_from(
+        state
+            .config
+            .notify
+            .timeout_ms
+            .saturating_add(LEASE_MARGIN_MS),
+    )
+    .unwrap_or(i64::MAX);
     let mut started = 0;
     loop {
         let now = now_ms();
@@ -71,7 +81,7 @@ pub async fn dispatch_due(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return Ok(started);
             };
-            let lease_until = now_ms() + lease_ms as i64;
+            let lease_until = now_ms().saturating_add(lease_ms);
             if !state
                 .store
                 .claim_event(&event, &state.instance_id, now_ms(), lease_until)
@@ -176,7 +186,9 @@ async fn deliver(state: &AppState, client: &reqwest::Client, event: OutboxEvent)
     } else {
         let failures = u32::try_from(event.failures_in_round + 1).unwrap_or(u32::MAX);
         match state.retry_schedule.delay_after_failures_ms(failures) {
-            Some(delay) => AfterAttempt::RetryAt(now.saturating_add(delay as i64)),
+            Some(delay) => {
+                AfterAttempt::RetryAt(now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX)))
+            }
             None => AfterAttempt::Failed,
         }
     };
