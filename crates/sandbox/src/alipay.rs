@@ -53,7 +53,8 @@ fn answer(body: String) -> Response {
     r
 }
 
-/// An unsigned gateway error (we cannot or need not sign it).
+/// An unsigned gateway error: only before the app is known (nothing to sign with). Once
+/// it is, errors are signed like Alipay's ([`signed_error`]) so clients can trust them.
 fn gateway_error(
     method: Option<&str>,
     code: &str,
@@ -82,6 +83,22 @@ fn signed(m: &AlipayMerchant, method: &str, content: &Value) -> Response {
             "系统繁忙",
         ),
     }
+}
+
+/// A gateway error for a known app and method, signed with the app's Alipay key.
+fn signed_error(
+    m: &AlipayMerchant,
+    method: &str,
+    code: &str,
+    msg: &str,
+    sub_code: &str,
+    sub_msg: &str,
+) -> Response {
+    signed(
+        m,
+        method,
+        &json!({ "code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg }),
+    )
 }
 
 fn success(mut fields: Map<String, Value>) -> Value {
@@ -197,8 +214,9 @@ pub async fn gateway(
         );
     };
     if get("sign").is_none() {
-        return gateway_error(
-            Some(api),
+        return signed_error(
+            &m,
+            api,
             "40001",
             "Missing Required Arguments",
             "isv.missing-signature",
@@ -207,8 +225,9 @@ pub async fn gateway(
     }
     match get("sign_type") {
         None => {
-            return gateway_error(
-                Some(api),
+            return signed_error(
+                &m,
+                api,
                 "40001",
                 "Missing Required Arguments",
                 "isv.missing-signature-type",
@@ -217,8 +236,9 @@ pub async fn gateway(
         }
         Some("RSA2") => {}
         Some(_) => {
-            return gateway_error(
-                Some(api),
+            return signed_error(
+                &m,
+                api,
                 "40002",
                 "Invalid Arguments",
                 "isv.invalid-signature-type",
@@ -227,8 +247,9 @@ pub async fn gateway(
         }
     }
     if get("charset").is_some_and(|c| !c.eq_ignore_ascii_case("utf-8")) {
-        return gateway_error(
-            Some(api),
+        return signed_error(
+            &m,
+            api,
             "40002",
             "Invalid Arguments",
             "isv.invalid-charset",
@@ -236,8 +257,9 @@ pub async fn gateway(
         );
     }
     let Some(ts) = get("timestamp") else {
-        return gateway_error(
-            Some(api),
+        return signed_error(
+            &m,
+            api,
             "40001",
             "Missing Required Arguments",
             "isv.missing-timestamp",
@@ -246,8 +268,9 @@ pub async fn gateway(
     };
     match parse_time(ts) {
         None => {
-            return gateway_error(
-                Some(api),
+            return signed_error(
+                &m,
+                api,
                 "40002",
                 "Invalid Arguments",
                 "isv.invalid-timestamp",
@@ -255,8 +278,9 @@ pub async fn gateway(
             )
         }
         Some(t) if (t.unix_timestamp() - now_unix()).abs() > TIMESTAMP_WINDOW_SECS => {
-            return gateway_error(
-                Some(api),
+            return signed_error(
+                &m,
+                api,
                 "40002",
                 "Invalid Arguments",
                 "isv.invalid-timestamp",
@@ -270,8 +294,9 @@ pub async fn gateway(
             params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             &["sign"],
         );
-        return gateway_error(
-            Some(api),
+        return signed_error(
+            &m,
+            api,
             "40002",
             "Invalid Arguments",
             "isv.invalid-signature",
@@ -668,14 +693,21 @@ fn refund(ctx: &Ctx<'_>, biz: &str) -> Result<Out, Out> {
                 existing.success_at.unwrap_or(existing.created_at),
             ));
         }
-        if o.refunded + amount > o.paid() {
+        // refund_amount is client input: it may be as large as an i64 goes.
+        let Some(refunded) = o.refunded.checked_add(amount) else {
+            return Err(Out::Json(business_error(
+                "ACQ.INVALID_PARAMETER",
+                "refund_amount 超出取值范围",
+            )));
+        };
+        if refunded > o.paid() {
             return Err(Out::Json(business_error(
                 "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",
                 "退款金额超限",
             )));
         }
         let mut o = o;
-        o.refunded += amount;
+        o.refunded = refunded;
         let now = now_unix();
         db.insert_refund(RefundRec {
             provider: Provider::Alipay,

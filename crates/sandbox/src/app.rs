@@ -35,13 +35,8 @@ impl App {
     /// A sandbox over `data_dir` (state loaded from disk).
     pub fn new(base_url: String, data_dir: PathBuf, time_scale: f64) -> anyhow::Result<App> {
         std::fs::create_dir_all(&data_dir)?;
-        let mut db = Db::load(&data_dir)?;
-        // Tries that were in flight when the last process stopped are due again.
-        for c in db.callbacks.values_mut() {
-            if c.next_at_ms == i64::MAX {
-                c.next_at_ms = now_ms();
-            }
-        }
+        // Db::load makes tries that were in flight when the last process stopped due again.
+        let db = Db::load(&data_dir)?;
         Ok(App {
             base_url: base_url.trim_end_matches('/').to_string(),
             merchants: Merchants::new(&data_dir),
@@ -84,7 +79,8 @@ impl App {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A delay of `secs` provider seconds in real milliseconds.
+    /// A delay of `secs` provider seconds in real milliseconds (saturating: `as` turns a
+    /// huge or infinite product into `i64::MAX`, never wraps).
     pub fn scaled_ms(&self, secs: f64) -> i64 {
         ((secs * 1000.0) / self.time_scale).round() as i64
     }
@@ -227,6 +223,30 @@ pub struct CallbackFault {
     pub times: u32,
 }
 
+/// At most this many call rules and this many callback rules are active at once.
+pub const MAX_FAULT_RULES: usize = 1_000;
+
+/// The longest delay a fault may ask for (one day), milliseconds.
+pub const MAX_FAULT_DELAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Why a fault rule was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    /// [`MAX_FAULT_RULES`] rules of that kind are already active.
+    #[error("too many {0} fault rules: at most {MAX_FAULT_RULES} are active at once (DELETE /sandbox/faults clears them)")]
+    TooMany(&'static str),
+    /// `delay_ms` is above [`MAX_FAULT_DELAY_MS`].
+    #[error("delay_ms {0} is above the maximum of {MAX_FAULT_DELAY_MS} (one day)")]
+    DelayTooLong(u64),
+}
+
+fn check_delay(delay_ms: Option<u64>) -> Result<(), FaultError> {
+    match delay_ms {
+        Some(d) if d > MAX_FAULT_DELAY_MS => Err(FaultError::DelayTooLong(d)),
+        _ => Ok(()),
+    }
+}
+
 /// Active fault rules (in memory: a restart clears them).
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Faults {
@@ -242,17 +262,27 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// Adds a call fault; returns its id.
-    pub fn add_call(&mut self, mut f: CallFault) -> u64 {
+    /// Adds a call fault; returns its id. Refused past [`MAX_FAULT_RULES`] active call
+    /// rules or with a delay above [`MAX_FAULT_DELAY_MS`].
+    pub fn add_call(&mut self, mut f: CallFault) -> Result<u64, FaultError> {
+        if self.calls.len() >= MAX_FAULT_RULES {
+            return Err(FaultError::TooMany("call"));
+        }
+        check_delay(f.delay_ms)?;
         self.next_id += 1;
         f.id = self.next_id;
         f.times = f.times.max(1);
         self.calls.push(f);
-        self.next_id
+        Ok(self.next_id)
     }
 
-    /// Adds a callback fault; returns its id.
-    pub fn add_callback(&mut self, mut f: CallbackFault) -> u64 {
+    /// Adds a callback fault; returns its id. Refused past [`MAX_FAULT_RULES`] active
+    /// callback rules or with a delay above [`MAX_FAULT_DELAY_MS`].
+    pub fn add_callback(&mut self, mut f: CallbackFault) -> Result<u64, FaultError> {
+        if self.callbacks.len() >= MAX_FAULT_RULES {
+            return Err(FaultError::TooMany("callback"));
+        }
+        check_delay(f.delay_ms)?;
         self.next_id += 1;
         f.id = self.next_id;
         f.times = f.times.max(1);
@@ -260,7 +290,7 @@ impl Faults {
             f.times = f.times.max(2);
         }
         self.callbacks.push(f);
-        self.next_id
+        Ok(self.next_id)
     }
 
     /// Takes one use of the first call fault matching `provider` and `call`.
@@ -299,5 +329,64 @@ impl Faults {
     pub fn clear(&mut self) {
         self.calls.clear();
         self.callbacks.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(delay_ms: Option<u64>) -> CallFault {
+        CallFault {
+            id: 0,
+            provider: Provider::Wechatpay,
+            call: "*".into(),
+            kind: CallFaultKind::Http500,
+            execute: false,
+            delay_ms,
+            times: 1,
+        }
+    }
+
+    fn callback(delay_ms: Option<u64>) -> CallbackFault {
+        CallbackFault {
+            id: 0,
+            provider: Provider::Alipay,
+            kind: CallbackFaultKind::Delay,
+            delay_ms,
+            times: 1,
+        }
+    }
+
+    #[test]
+    fn fault_lists_are_capped() {
+        let mut f = Faults::default();
+        for _ in 0..MAX_FAULT_RULES {
+            f.add_call(call(None)).unwrap();
+            f.add_callback(callback(None)).unwrap();
+        }
+        assert_eq!(f.add_call(call(None)), Err(FaultError::TooMany("call")));
+        assert_eq!(
+            f.add_callback(callback(None)),
+            Err(FaultError::TooMany("callback"))
+        );
+        assert_eq!(f.calls.len(), MAX_FAULT_RULES);
+        assert_eq!(f.callbacks.len(), MAX_FAULT_RULES);
+        f.clear();
+        assert!(f.add_call(call(None)).is_ok());
+    }
+
+    #[test]
+    fn fault_delays_are_bounded() {
+        let mut f = Faults::default();
+        assert!(f.add_call(call(Some(MAX_FAULT_DELAY_MS))).is_ok());
+        assert!(f.add_callback(callback(Some(MAX_FAULT_DELAY_MS))).is_ok());
+        for d in [MAX_FAULT_DELAY_MS + 1, i64::MAX as u64, u64::MAX] {
+            assert_eq!(f.add_call(call(Some(d))), Err(FaultError::DelayTooLong(d)));
+            assert_eq!(
+                f.add_callback(callback(Some(d))),
+                Err(FaultError::DelayTooLong(d))
+            );
+        }
     }
 }

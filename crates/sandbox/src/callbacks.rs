@@ -1,9 +1,9 @@
 //! Callbacks to merchants: queued with the providers' retry schedules (divided by the time
 //! scale), signed (and for WeChat encrypted) afresh at each try, with fault injection.
 
-use crate::app::{now_ms, wechat_time, App, CallbackFaultKind};
+use crate::app::{now_ms, wechat_time, App, CallbackFaultKind, MAX_FAULT_DELAY_MS};
 use crate::state::{
-    AttemptLog, Callback, CallbackPayload, CallbackStatus, Db, Provider, MAX_ATTEMPT_LOG,
+    AttemptLog, Callback, CallbackPayload, CallbackStatus, Db, Provider, IN_FLIGHT, MAX_ATTEMPT_LOG,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,12 @@ pub fn enqueue(app: &App, db: &mut Db, mut cb: Callback) {
         faults.use_callback(f.id);
         match f.kind {
             CallbackFaultKind::Drop => cb.status = CallbackStatus::Dropped,
-            CallbackFaultKind::Delay => cb.next_at_ms += f.delay_ms.unwrap_or(1000) as i64,
+            CallbackFaultKind::Delay => {
+                // The control API refuses longer delays; clamp anyway (the value is i64 ms).
+                let delay = f.delay_ms.unwrap_or(1000).min(MAX_FAULT_DELAY_MS);
+                let delay = i64::try_from(delay).unwrap_or(i64::MAX);
+                cb.next_at_ms = cb.next_at_ms.saturating_add(delay);
+            }
             CallbackFaultKind::Duplicate => duplicate = true,
             CallbackFaultKind::Reorder => {
                 cb.status = CallbackStatus::Held;
@@ -50,7 +55,8 @@ pub fn enqueue(app: &App, db: &mut Db, mut cb: Callback) {
                     for (i, id) in held.iter().rev().enumerate() {
                         if let Some(c) = db.callbacks.get_mut(id) {
                             c.status = CallbackStatus::Pending;
-                            c.next_at_ms = now + 150 * i as i64;
+                            let step = i64::try_from(i).unwrap_or(i64::MAX);
+                            c.next_at_ms = now.saturating_add(step.saturating_mul(150));
                         }
                     }
                 }
@@ -254,7 +260,7 @@ pub async fn run_worker(app: Arc<App>) {
             let mut db = app.db();
             for c in &due {
                 if let Some(x) = db.callbacks.get_mut(&c.id) {
-                    x.next_at_ms = i64::MAX;
+                    x.next_at_ms = IN_FLIGHT;
                 }
             }
         }
@@ -275,7 +281,9 @@ pub async fn run_worker(app: Arc<App>) {
                             c.status = CallbackStatus::Delivered;
                         } else if let Some(secs) = schedule(c.provider).get(c.attempts as usize - 1)
                         {
-                            c.next_at_ms = now_ms() + app.scaled_ms(*secs as f64);
+                            c.next_at_ms = now_ms()
+                                .saturating_add(app.scaled_ms(*secs as f64))
+                                .min(IN_FLIGHT - 1);
                         } else {
                             c.status = CallbackStatus::GaveUp;
                         }
@@ -296,12 +304,20 @@ pub async fn run_worker(app: Arc<App>) {
                 .flatten()
                 .min()
         };
-        let wait_ms = next.map(|t| (t - now_ms()).clamp(5, 1000)).unwrap_or(1000) as u64;
+        let wait_ms = wait_ms(next, now_ms());
         tokio::select! {
             _ = app.wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
         }
     }
+}
+
+/// How long the worker sleeps before `next` (unix ms; `None`: nothing due): 5 ms to 1 s.
+/// Saturating: `next` may be anything a state file held.
+fn wait_ms(next: Option<i64>, now: i64) -> u64 {
+    next.map(|t| t.saturating_sub(now).clamp(5, 1000))
+        .unwrap_or(1000)
+        .unsigned_abs()
 }
 
 /// Makes every pending callback due now (control API).
@@ -310,11 +326,58 @@ pub fn run_all_now(app: &App) -> usize {
         let now = now_ms();
         let mut n = 0;
         for c in db.callbacks.values_mut() {
-            if c.status == CallbackStatus::Pending && c.next_at_ms != i64::MAX {
+            if c.status == CallbackStatus::Pending && c.next_at_ms != IN_FLIGHT {
                 c.next_at_ms = now;
                 n += 1;
             }
         }
         n
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::CallbackFault;
+
+    #[test]
+    fn worker_wait_never_overflows() {
+        let now = 1_700_000_000_000;
+        assert_eq!(wait_ms(None, now), 1000);
+        assert_eq!(wait_ms(Some(now + 200), now), 200);
+        assert_eq!(wait_ms(Some(i64::MIN), now), 5);
+        assert_eq!(wait_ms(Some(i64::MAX), -now), 1000);
+        assert_eq!(wait_ms(Some(i64::MIN), i64::MAX), 5);
+        assert_eq!(wait_ms(Some(i64::MAX), i64::MIN), 1000);
+    }
+
+    #[test]
+    fn callback_delay_fault_is_clamped_not_overflowed() {
+        let dir =
+            std::env::temp_dir().join(format!("paydesk-sandbox-cbdelay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let app = App::new("http://127.0.0.1:1".into(), dir.clone(), 1.0).unwrap();
+        for delay in [i64::MAX as u64, u64::MAX, MAX_FAULT_DELAY_MS * 2] {
+            // Pushed directly: the control API would refuse such a delay.
+            app.faults().callbacks.push(CallbackFault {
+                id: 0,
+                provider: Provider::Alipay,
+                kind: CallbackFaultKind::Delay,
+                delay_ms: Some(delay),
+                times: 1,
+            });
+            let before = now_ms();
+            let id = app.write(|db| {
+                enqueue(&app, db, alipay("a", "s", "http://x", "e", vec![]));
+                db.next_callback_id
+            });
+            let at = app.db().callbacks[&id].next_at_ms;
+            let max = i64::try_from(MAX_FAULT_DELAY_MS).unwrap();
+            assert!(
+                at >= before + max && at <= now_ms() + max,
+                "{delay}: due in at most a day, got {at}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -255,8 +255,10 @@ pub async fn add_call_fault(State(app): AppState, raw: Bytes) -> Response {
         Ok(f) => f,
         Err(r) => return r,
     };
-    let id = app.faults().add_call(f);
-    (StatusCode::CREATED, Json(json!({ "id": id }))).into_response()
+    match app.faults().add_call(f) {
+        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, "BAD_FAULT", e.to_string()),
+    }
 }
 
 /// `POST /sandbox/faults/callbacks`.
@@ -265,8 +267,10 @@ pub async fn add_callback_fault(State(app): AppState, raw: Bytes) -> Response {
         Ok(f) => f,
         Err(r) => return r,
     };
-    let id = app.faults().add_callback(f);
-    (StatusCode::CREATED, Json(json!({ "id": id }))).into_response()
+    match app.faults().add_callback(f) {
+        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, "BAD_FAULT", e.to_string()),
+    }
 }
 
 /// `DELETE /sandbox/faults`.

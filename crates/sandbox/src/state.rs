@@ -18,6 +18,9 @@ pub const MAX_REFUNDS: usize = 20_000;
 pub const MAX_TRANSFERS: usize = 20_000;
 /// Most callbacks kept (finished ones are dropped first).
 pub const MAX_CALLBACKS: usize = 5_000;
+/// `next_at_ms` of a callback whose try is in flight (the worker skips it until the try
+/// ends). Should it be saved and the process stop, [`Db::load`] makes it due at once.
+pub const IN_FLIGHT: i64 = i64::MAX;
 /// Delivery attempts remembered per callback.
 pub const MAX_ATTEMPT_LOG: usize = 20;
 
@@ -345,9 +348,20 @@ impl Db {
     pub fn load(dir: &Path) -> anyhow::Result<Db> {
         let path = state_path(dir);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                anyhow::anyhow!("{} is not a sandbox state file: {e}", path.display())
-            }),
+            Ok(bytes) => {
+                let mut db: Db = serde_json::from_slice(&bytes).map_err(|e| {
+                    anyhow::anyhow!("{} is not a sandbox state file: {e}", path.display())
+                })?;
+                // Tries that were in flight when the last process stopped never ended:
+                // they are due again now, not stuck forever.
+                let now = crate::app::now_ms();
+                for c in db.callbacks.values_mut() {
+                    if c.next_at_ms == IN_FLIGHT {
+                        c.next_at_ms = now;
+                    }
+                }
+                Ok(db)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Db::default()),
             Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
         }
@@ -534,6 +548,30 @@ mod tests {
             Db::load(&dir).is_err(),
             "a corrupt file is an error, not an empty state"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn in_flight_callbacks_are_due_again_after_a_restart() {
+        let dir =
+            std::env::temp_dir().join(format!("paydesk-sandbox-inflight-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut db = Db::default();
+        let mut cb = crate::callbacks::alipay("a", "s", "http://x", "e", vec![]);
+        cb.next_at_ms = IN_FLIGHT;
+        let id = db.push_callback(cb);
+        let mut later = crate::callbacks::alipay("a", "t", "http://x", "e", vec![]);
+        later.next_at_ms = 42;
+        let later_id = db.push_callback(later);
+        db.save(&dir).unwrap();
+        let before = crate::app::now_ms();
+        let back = Db::load(&dir).unwrap();
+        let at = back.callbacks[&id].next_at_ms;
+        assert!(
+            at >= before && at <= crate::app::now_ms(),
+            "in-flight try is due now, not stuck: {at}"
+        );
+        assert_eq!(back.callbacks[&later_id].next_at_ms, 42, "others untouched");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

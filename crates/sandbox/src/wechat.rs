@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use paydesk_providers::error::SignatureError;
 use paydesk_providers::wechatpay::sign::{
-    decrypt_sensitive, encrypt_certificate, random_nonce, verify_request, SignedHeaders,
-    DEFAULT_WINDOW_SECS, HEADER_SERIAL,
+    decrypt_sensitive, encrypt_certificate, random_nonce, verify_request, Authorization,
+    SignedHeaders, DEFAULT_WINDOW_SECS, HEADER_SERIAL,
 };
 use paydesk_providers::wechatpay::wire::{
     CloseRequest, PrepayRequest, RefundCreateRequest, TransferBillRequest,
@@ -174,7 +174,16 @@ pub async fn entry(
                 }
                 other => format!("签名错误: Authorization header: {other}"),
             };
-            return unsigned_error(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &msg);
+            // WeChat Pay signs its error answers too: when the header names a merchant we
+            // know, its platform key signs the refusal (the client can trust it); only a
+            // request naming no known merchant gets an unsigned answer.
+            let named = Authorization::parse(auth)
+                .ok()
+                .and_then(|a| app.merchants.wechat(&a.mchid));
+            return match named {
+                Some(m) => render(err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", msg), &m, false),
+                None => unsigned_error(StatusCode::UNAUTHORIZED, "SIGN_ERROR", &msg),
+            };
         }
     };
     let Some(m) = app.merchants.wechat(&auth.mchid) else {
@@ -602,14 +611,18 @@ fn refund(ctx: &Ctx<'_>) -> Out {
                 "一笔订单最多退款50次",
             );
         }
-        if order.refunded + req.amount.refund > order.paid() {
+        // The refund amount is client input: it may be as large as an i64 goes.
+        let Some(refunded) = order.refunded.checked_add(req.amount.refund) else {
+            return param("amount.refund 超出取值范围");
+        };
+        if refunded > order.paid() {
             return err(
                 StatusCode::BAD_REQUEST,
                 "INVALID_REQUEST",
                 "申请退款金额超过订单可退金额",
             );
         }
-        order.refunded += req.amount.refund;
+        order.refunded = refunded;
         let r = RefundRec {
             provider: Provider::Wechatpay,
             merchant: mchid.clone(),

@@ -225,6 +225,11 @@ async fn refunds_partial_repeat_query_and_limits() {
     assert_eq!(q.state, RefundState::NotAccepted);
     let e = c.refund(&req("R2", 701)).await.unwrap_err();
     assert_eq!(code(&e), "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL");
+    // An amount that overflows what is already refunded: a signed parameter error, and the
+    // sandbox keeps serving.
+    let e = c.refund(&req("R3", i64::MAX)).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Rejected { .. }), "{e:?}");
+    assert_eq!(code(&e), "ACQ.INVALID_PARAMETER");
     c.refund(&req("R2", 700)).await.unwrap();
     // Fully refunded: TRADE_CLOSED.
     assert_eq!(
@@ -395,7 +400,12 @@ async fn bad_signatures_keys_timestamps_and_bodies_are_refused_and_change_nothin
         .query(&query("BAD0001"))
         .await
         .unwrap_err();
-    assert_eq!(code(&e), "isv.invalid-app-id");
+    // Alipay cannot sign for an app it does not know: the unsigned error cannot be trusted,
+    // so the outcome is unknown (never a final rejection), its code kept for the logs.
+    assert!(
+        matches!(&e, ProviderError::Unknown { reason, .. } if reason.contains("isv.invalid-app-id")),
+        "{e:?}"
+    );
     // The client trusts another Alipay key: the sandbox's signed answer is refused.
     let mut cfg = a.client.config().clone();
     cfg.alipay_public_keys = vec![PrivateKey::generate_rsa2048()
@@ -595,6 +605,23 @@ async fn faults_and_restart() {
         )
         .await;
     assert_eq!(s, 400);
+    // A delay past one day (which would overflow the schedule) is refused, clearly.
+    for (path, rule) in [
+        (
+            "/sandbox/faults/callbacks",
+            json!({"provider": "alipay", "kind": "delay", "delay_ms": i64::MAX}),
+        ),
+        (
+            "/sandbox/faults/calls",
+            json!({"provider": "alipay", "call": "*", "kind": "timeout", "delay_ms": u64::MAX}),
+        ),
+    ] {
+        let (s, v) = env.control("POST", path, rule).await;
+        assert_eq!((s, v["code"].as_str()), (400, Some("BAD_FAULT")), "{v}");
+    }
+    let (_, f) = env.control("GET", "/sandbox/faults", json!(null)).await;
+    assert_eq!(f["callbacks"].as_array().unwrap().len(), 0, "{f}");
+    assert_eq!(f["calls"].as_array().unwrap().len(), 0, "{f}");
 
     // Paid with a different amount, then the sandbox restarts with a callback still due.
     env.control(

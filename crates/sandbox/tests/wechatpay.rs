@@ -246,6 +246,13 @@ async fn refunds_settle_and_notify() {
     assert_eq!(again.provider_refund_id, r.provider_refund_id);
     let e = c.refund(&req("R2", 701)).await.unwrap_err();
     assert_eq!(rejected_code(&e), "INVALID_REQUEST", "{e}");
+    // An amount that overflows what is already refunded: WeChat's parameter error, and the
+    // sandbox keeps serving.
+    let e = c.refund(&req("R3", i64::MAX)).await.unwrap_err();
+    assert!(
+        matches!(&e, ProviderError::Rejected { provider_code, http_status: Some(400), .. } if provider_code == "PARAM_ERROR"),
+        "{e:?}"
+    );
     c.refund(&req("R2", 700)).await.unwrap();
 
     let got = rx.wait("wx-refund", 2).await;

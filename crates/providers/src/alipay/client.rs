@@ -184,12 +184,15 @@ impl AlipayClient {
             });
         }
         if resp.status != 200 {
-            return Err(ProviderError::Rejected {
+            // Alipay answers 200 with a signed body; anything else (a proxy's 408/429, a
+            // redirect...) says nothing about whether the request was carried out.
+            return Err(ProviderError::Unknown {
                 operation,
-                provider_code: format!("HTTP_{}", resp.status),
-                message: String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)])
-                    .into_owned(),
-                http_status: Some(resp.status),
+                reason: format!(
+                    "HTTP {}: {}",
+                    resp.status,
+                    String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)])
+                ),
             });
         }
         self.read_answer(operation, method, &resp.body)
@@ -208,13 +211,15 @@ impl AlipayClient {
             .map_err(|source| ProviderError::Signature { operation, source })?;
         let common: Common =
             serde_json::from_str(parts.content).map_err(|e| malformed(e.to_string()))?;
-        // A success must be signed; errors are often unsigned (gateway errors), but a
-        // signature that is present must verify.
-        if common.code == "10000" || parts.sign.is_some() {
+        // A success must be signed. Errors may come unsigned (gateway errors before Alipay
+        // knows the app), but then they cannot be trusted: check_common makes them unknown
+        // outcomes. A signature that is present must verify.
+        let verified = common.code == "10000" || parts.sign.is_some();
+        if verified {
             verify_response(&self.config.alipay_public_keys, &parts)
                 .map_err(|source| ProviderError::Signature { operation, source })?;
         }
-        map::check_common(operation, &common)?;
+        map::check_common(operation, &common, verified)?;
         serde_json::from_str(parts.content).map_err(|e| malformed(e.to_string()))
     }
 

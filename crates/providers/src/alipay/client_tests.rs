@@ -304,6 +304,18 @@ async fn forged_unsigned_busy_slow_and_business_errors() {
             "sys" => answer(method, r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.SYSTEM_ERROR","sub_msg":"系统错误"}"#, 1),
             "gone" => answer(method, r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_NOT_EXIST","sub_msg":"交易不存在"}"#, 1),
             "http500" => Resp { status: 502, ..Resp::default() },
+            "http408" => Resp { status: 408, body: b"Request Timeout".to_vec(), ..Resp::default() },
+            "http429" => Resp { status: 429, body: b"Too Many Requests".to_vec(), ..Resp::default() },
+            "gone_unsigned" => Resp {
+                status: 200,
+                body: r#"{"alipay_trade_query_response":{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_NOT_EXIST","sub_msg":"交易不存在"}}"#.as_bytes().to_vec(),
+                ..Resp::default()
+            },
+            "paid_unsigned" => Resp {
+                status: 200,
+                body: r#"{"alipay_trade_query_response":{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_HAS_SUCCESS","sub_msg":"交易已被支付"}}"#.as_bytes().to_vec(),
+                ..Resp::default()
+            },
             "slow" => Resp { delay_ms: 1500, ..answer(method, ok, 1) },
             "gw" => Resp {
                 status: 200,
@@ -333,14 +345,27 @@ async fn forged_unsigned_busy_slow_and_business_errors() {
             ..
         }
     ));
-    for no in ["busy", "sys", "http500", "slow"] {
+    // Unsigned or non-200 errors (a proxy's 408/429, a gateway's error_response, a forged
+    // "not found") prove nothing: unknown outcome, never NotFound/Rejected.
+    for no in [
+        "busy",
+        "sys",
+        "http500",
+        "slow",
+        "http408",
+        "http429",
+        "gone_unsigned",
+        "paid_unsigned",
+        "gw",
+    ] {
         let e = c.query_payment(&q(no)).await.unwrap_err();
         assert!(matches!(e, ProviderError::Unknown { .. }), "{no}: {e:?}");
+        assert!(e.is_outcome_unknown());
     }
+    let e = c.query_payment(&q("gw")).await.unwrap_err();
+    assert!(e.to_string().contains("isv.invalid-app-id"), "{e}");
     let e = c.query_payment(&q("gone")).await.unwrap_err();
     assert!(matches!(e, ProviderError::NotFound { .. }));
-    let e = c.query_payment(&q("gw")).await.unwrap_err();
-    assert_eq!(e.provider_code(), Some("isv.invalid-app-id"));
     let e = c.query_payment(&q("paid")).await.unwrap_err();
     assert!(matches!(
         &e,

@@ -48,8 +48,16 @@ fn url_decode(text: &str) -> String {
 /// `10000` is success; `20000` and `*SYSTEM_ERROR` are unknown outcomes (query first);
 /// `ACQ.TRADE_NOT_EXIST` / `ORDER_NOT_EXIST` are "not found"; the rest are rejections
 /// keeping Alipay's `sub_code` and `sub_msg`.
-pub fn check_common(operation: &'static str, c: &Common) -> Result<(), ProviderError> {
-    if c.code == "10000" {
+///
+/// `verified` says whether the answer's signature was checked. Only a verified answer may
+/// be "not found" or "rejected" (callers treat both as final, e.g. start a new attempt);
+/// an unverified error is an unknown outcome whatever its code.
+pub fn check_common(
+    operation: &'static str,
+    c: &Common,
+    verified: bool,
+) -> Result<(), ProviderError> {
+    if c.code == "10000" && verified {
         return Ok(());
     }
     let sub_code = c.sub_code.clone().unwrap_or_default();
@@ -58,11 +66,15 @@ pub fn check_common(operation: &'static str, c: &Common) -> Result<(), ProviderE
         .clone()
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| c.msg.clone());
-    if c.code == "20000" || sub_code.ends_with("SYSTEM_ERROR") || sub_code.ends_with("UNKNOW-ERROR")
+    if !verified
+        || c.code == "20000"
+        || sub_code.ends_with("SYSTEM_ERROR")
+        || sub_code.ends_with("UNKNOW-ERROR")
     {
+        let unsigned = if verified { "" } else { "unsigned answer: " };
         return Err(ProviderError::Unknown {
             operation,
-            reason: format!("{} {sub_code}: {message}", c.code),
+            reason: format!("{unsigned}{} {sub_code}: {message}", c.code),
         });
     }
     let provider_code = if sub_code.is_empty() {
@@ -265,23 +277,44 @@ mod tests {
 
     #[test]
     fn error_codes_map_to_outcomes() {
-        assert!(check_common("x", &common("10000", None)).is_ok());
-        assert!(check_common("x", &common("20000", None))
+        assert!(check_common("x", &common("10000", None), true).is_ok());
+        assert!(check_common("x", &common("20000", None), true)
             .unwrap_err()
             .is_outcome_unknown());
         assert!(
-            check_common("x", &common("40004", Some("ACQ.SYSTEM_ERROR")))
+            check_common("x", &common("40004", Some("ACQ.SYSTEM_ERROR")), true)
                 .unwrap_err()
                 .is_outcome_unknown()
         );
         assert!(matches!(
-            check_common("x", &common("40004", Some("ACQ.TRADE_NOT_EXIST"))),
+            check_common("x", &common("40004", Some("ACQ.TRADE_NOT_EXIST")), true),
             Err(ProviderError::NotFound { .. })
         ));
-        let e = check_common("x", &common("40004", Some("ACQ.TRADE_HAS_SUCCESS"))).unwrap_err();
+        let e =
+            check_common("x", &common("40004", Some("ACQ.TRADE_HAS_SUCCESS")), true).unwrap_err();
         assert_eq!(e.provider_code(), Some("ACQ.TRADE_HAS_SUCCESS"));
         assert!(!e.is_outcome_unknown());
-        let e = check_common("x", &common("40002", None)).unwrap_err();
+        let e = check_common("x", &common("40002", None), true).unwrap_err();
         assert_eq!(e.provider_code(), Some("40002"));
+    }
+
+    #[test]
+    fn unverified_errors_are_unknown_outcomes_never_final() {
+        for (code, sub) in [
+            ("40004", Some("ACQ.TRADE_NOT_EXIST")),
+            ("40004", Some("ORDER_NOT_EXIST")),
+            ("40004", Some("ACQ.TRADE_HAS_SUCCESS")),
+            ("40002", Some("isv.invalid-app-id")),
+            ("40002", None),
+            ("10000", None),
+        ] {
+            let e = check_common("x", &common(code, sub), false).unwrap_err();
+            assert!(
+                matches!(&e, ProviderError::Unknown { .. }),
+                "{code} {sub:?}: {e:?}"
+            );
+            assert!(e.is_outcome_unknown());
+            assert_eq!(e.provider_code(), None);
+        }
     }
 }

@@ -224,15 +224,27 @@ impl WechatPayClient {
             verify(&h).map_err(|source| ProviderError::Signature { operation, source })?;
             return Ok(resp);
         }
-        // 4xx: verify when signed (WeChat signs its errors); gateways may answer unsigned.
-        if let Ok(h) = &signed {
-            verify(h).map_err(|source| ProviderError::Signature { operation, source })?;
-        }
+        // Any other status (1xx, 3xx, 4xx). WeChat Pay signs its error answers; an unsigned
+        // one comes from a proxy, a gateway or an attacker and proves nothing about the
+        // request: the outcome is unknown (never "not found" or "rejected", which callers
+        // treat as final). A present signature must verify.
         let err: Option<ErrorBody> = serde_json::from_slice(&resp.body).ok();
         let (code, message) = match err {
             Some(e) => (e.code, e.message),
             None => (format!("HTTP_{}", resp.status), error_text(&resp.body)),
         };
+        match &signed {
+            Ok(h) => verify(h).map_err(|source| ProviderError::Signature { operation, source })?,
+            Err(_) => {
+                return Err(ProviderError::Unknown {
+                    operation,
+                    reason: format!(
+                        "unsigned HTTP {} answer (not verifiable): {code}: {message}",
+                        resp.status
+                    ),
+                })
+            }
+        }
         if code == "SYSTEM_ERROR" || code == "BANK_ERROR" {
             return Err(ProviderError::Unknown {
                 operation,
@@ -546,9 +558,8 @@ impl WechatPayClient {
                 serial,
             )
             .await?;
-        let mut status = map::transfer_status(OP, &b)?;
-        status.amount = status.amount.or(Some(req.amount));
-        Ok(status)
+        // The amount is what WeChat Pay answered, never our own request's.
+        map::transfer_status(OP, &b)
     }
 
     /// `GET /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}`.

@@ -266,6 +266,10 @@ async fn query_close_refund_transfer() {
         .unwrap();
     assert_eq!(t.state, TransferState::WaitingUserConfirm);
     assert_eq!(t.confirm_package.as_deref(), Some("affffddafdfafddffda=="));
+    assert_eq!(
+        t.amount, None,
+        "the answer carries no amount: never filled in from our own request"
+    );
     let sent: serde_json::Value = serde_json::from_slice(&seen.lock().unwrap()[5].body).unwrap();
     assert_eq!(sent["transfer_scene_id"], "1000");
     assert_eq!(sent["transfer_amount"], 500);
@@ -301,6 +305,35 @@ async fn outcomes_unsigned_5xx_timeout_refused_business_errors() {
             delay_ms: 1500,
             ..signed(200, "{}", false)
         },
+        p if p.contains("out-trade-no/missing_unsigned?") => Resp {
+            status: 404,
+            body: r#"{"code":"ORDER_NOT_EXIST","message":"订单不存在"}"#
+                .as_bytes()
+                .to_vec(),
+            ..Resp::default()
+        },
+        p if p.contains("out-trade-no/rejected_unsigned?") => Resp {
+            status: 400,
+            body: r#"{"code":"PARAM_ERROR","message":"参数错误"}"#.as_bytes().to_vec(),
+            ..Resp::default()
+        },
+        p if p.contains("out-trade-no/proxy429?") => Resp {
+            status: 429,
+            body: b"Too Many Requests".to_vec(),
+            ..Resp::default()
+        },
+        p if p.contains("out-trade-no/sign_error_unsigned?") => Resp {
+            status: 401,
+            body: r#"{"code":"SIGN_ERROR","message":"签名错误"}"#.as_bytes().to_vec(),
+            ..Resp::default()
+        },
+        p if p.contains("out-trade-no/missing_forged?") => {
+            let mut r = signed(404, r#"{"code":"PARAM_ERROR","message":"x"}"#, false);
+            r.body = r#"{"code":"ORDER_NOT_EXIST","message":"订单不存在"}"#
+                .as_bytes()
+                .to_vec();
+            r
+        }
         p if p.contains("out-trade-no/missing?") => signed(
             404,
             r#"{"code":"ORDER_NOT_EXIST","message":"订单不存在"}"#,
@@ -336,6 +369,35 @@ async fn outcomes_unsigned_5xx_timeout_refused_business_errors() {
     assert!(matches!(e, ProviderError::Unknown { .. }), "{e:?}");
     let e = c.query_payment(&q("slow")).await.unwrap_err();
     assert!(matches!(e, ProviderError::Unknown { .. }), "{e:?}");
+    // Unsigned 4xx answers (a proxy, a gateway, a forgery) prove nothing: unknown outcome,
+    // never NotFound/Rejected (which callers treat as final).
+    for no in [
+        "missing_unsigned",
+        "rejected_unsigned",
+        "proxy429",
+        "sign_error_unsigned",
+    ] {
+        let e = c.query_payment(&q(no)).await.unwrap_err();
+        assert!(matches!(e, ProviderError::Unknown { .. }), "{no}: {e:?}");
+        assert!(e.is_outcome_unknown(), "{no}");
+    }
+    let e = c
+        .query_payment(&q("sign_error_unsigned"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("SIGN_ERROR"), "{e}");
+    // A signed error whose signature does not verify is not WeChat's either.
+    let e = c.query_payment(&q("missing_forged")).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::Signature {
+                source: SignatureError::Invalid,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = c.query_payment(&q("missing")).await.unwrap_err();
     assert_eq!(e.provider_code(), Some("ORDER_NOT_EXIST"));
     assert!(matches!(e, ProviderError::NotFound { .. }));

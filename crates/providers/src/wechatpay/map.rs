@@ -92,12 +92,21 @@ pub fn payment_status(
         )
     })?;
     let amount = t.amount.clone().unwrap_or_default();
+    let total = fen(operation, amount.total, amount.currency.as_deref())?;
+    // A paid (or refunded) transaction without its amount cannot be checked against the
+    // order: refuse it rather than let anyone fill the gap with what we asked for.
+    if total.is_none() && matches!(state, PaymentState::Succeeded | PaymentState::Refunded) {
+        return Err(malformed(
+            operation,
+            format!("trade_state `{}` without amount.total", t.trade_state),
+        ));
+    }
     Ok(PaymentStatus {
         attempt_no: t.out_trade_no.clone(),
         provider_txn_id: t.transaction_id.clone().filter(|s| !s.is_empty()),
         state,
         provider_state: t.trade_state.clone(),
-        amount: fen(operation, amount.total, amount.currency.as_deref())?,
+        amount: total,
         payer_amount: fen(operation, amount.payer_total, None)?,
         paid_at: parse_time(operation, t.success_time.as_deref())?,
         payer_id: t.payer.as_ref().and_then(|p| p.openid.clone()),
@@ -117,13 +126,20 @@ pub fn refund_status(operation: &'static str, r: &Refund) -> Result<RefundStatus
     let state = refund_state(word)
         .ok_or_else(|| malformed(operation, format!("unknown status `{word}`")))?;
     let amount = r.amount.clone().unwrap_or_default();
+    let refunded = fen(operation, amount.refund, amount.currency.as_deref())?;
+    if refunded.is_none() && state == RefundState::Succeeded {
+        return Err(malformed(
+            operation,
+            format!("refund status `{word}` without amount.refund"),
+        ));
+    }
     Ok(RefundStatus {
         refund_no: r.out_refund_no.clone(),
         attempt_no: r.out_trade_no.clone(),
         provider_refund_id: r.refund_id.clone(),
         state,
         provider_state: word.to_string(),
-        amount: fen(operation, amount.refund, amount.currency.as_deref())?,
+        amount: refunded,
         succeeded_at: parse_time(operation, r.success_time.as_deref())?,
     })
 }
@@ -153,4 +169,57 @@ pub fn transfer_status(
             None
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transaction(trade_state: &str, amount: Option<&str>) -> Transaction {
+        let amount = amount
+            .map(|a| format!(r#","amount":{a}"#))
+            .unwrap_or_default();
+        serde_json::from_str(&format!(
+            r#"{{"appid":"wx1","mchid":"1900000001","out_trade_no":"A1","transaction_id":"4200000001","trade_state":"{trade_state}"{amount}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn paid_or_refunded_transaction_without_amount_is_malformed() {
+        for st in ["SUCCESS", "REFUND"] {
+            let e = payment_status("query_payment", &transaction(st, None)).unwrap_err();
+            assert!(
+                matches!(e, ProviderError::MalformedResponse { .. }),
+                "{st}: {e:?}"
+            );
+            assert!(e.is_outcome_unknown());
+            let e = payment_status("query_payment", &transaction(st, Some("{}"))).unwrap_err();
+            assert!(matches!(e, ProviderError::MalformedResponse { .. }));
+        }
+        let ok = payment_status(
+            "query_payment",
+            &transaction("SUCCESS", Some(r#"{"total":100,"currency":"CNY"}"#)),
+        )
+        .unwrap();
+        assert_eq!(ok.amount.map(|a| a.minor()), Some(100));
+        // Not paid: no amount needed.
+        let s = payment_status("query_payment", &transaction("NOTPAY", None)).unwrap();
+        assert_eq!(s.amount, None);
+    }
+
+    #[test]
+    fn succeeded_refund_without_amount_is_malformed() {
+        let r: Refund =
+            serde_json::from_str(r#"{"refund_id":"5","out_refund_no":"R1","status":"SUCCESS"}"#)
+                .unwrap();
+        assert!(matches!(
+            refund_status("query_refund", &r),
+            Err(ProviderError::MalformedResponse { .. })
+        ));
+        let r: Refund =
+            serde_json::from_str(r#"{"refund_id":"5","out_refund_no":"R1","status":"PROCESSING"}"#)
+                .unwrap();
+        assert_eq!(refund_status("query_refund", &r).unwrap().amount, None);
+    }
 }

@@ -164,7 +164,10 @@ impl Authorization {
 }
 
 fn check_window(timestamp: i64, now_unix: i64, window_secs: i64) -> Result<(), SignatureError> {
-    if (now_unix - timestamp).abs() > window_secs {
+    // The timestamp comes from a header: any i64. `abs_diff` cannot overflow; a negative
+    // window accepts nothing.
+    let outside = u64::try_from(window_secs).map_or(true, |w| now_unix.abs_diff(timestamp) > w);
+    if outside {
         return Err(SignatureError::Expired {
             timestamp,
             window_secs,
@@ -661,6 +664,58 @@ mod tests {
             Err(SignatureError::Malformed(_))
         ));
         assert!(ApiV3Key::new("short").is_err());
+    }
+
+    #[test]
+    fn extreme_timestamps_are_expired_not_overflowed() {
+        for (ts, now) in [
+            (i64::MIN, NOW),
+            (i64::MAX, NOW),
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+            (i64::MIN, -NOW),
+            (i64::MAX, -NOW),
+        ] {
+            assert!(
+                matches!(
+                    check_window(ts, now, DEFAULT_WINDOW_SECS),
+                    Err(SignatureError::Expired { .. })
+                ),
+                "{ts} at {now}"
+            );
+        }
+        assert!(check_window(i64::MIN, i64::MIN, DEFAULT_WINDOW_SECS).is_ok());
+        assert!(check_window(NOW + DEFAULT_WINDOW_SECS, NOW, DEFAULT_WINDOW_SECS).is_ok());
+        assert!(check_window(NOW - DEFAULT_WINDOW_SECS - 1, NOW, DEFAULT_WINDOW_SECS).is_err());
+        assert!(
+            check_window(NOW, NOW, -1).is_err(),
+            "a negative window accepts nothing"
+        );
+        // Through the response check, with the timestamp as a header would carry it.
+        let keys = KeyRing::default();
+        for ts in [i64::MIN, i64::MAX] {
+            let h = SignedHeaders {
+                timestamp: ts.to_string(),
+                nonce: "n".into(),
+                signature: "c2ln".into(),
+                serial: "PUB_KEY_ID_X".into(),
+            };
+            assert!(matches!(
+                h.verify(b"{}", &keys, NOW, DEFAULT_WINDOW_SECS),
+                Err(SignatureError::Expired { .. })
+            ));
+        }
+        // And through the request check.
+        let header = format!(
+            r#"{AUTH_SCHEMA} mchid="1",nonce_str="n",signature="c2ln",timestamp="{}",serial_no="S""#,
+            i64::MIN
+        );
+        assert!(matches!(
+            verify_request(&header, "GET", "/", "", NOW, DEFAULT_WINDOW_SECS, |_, _| {
+                None
+            }),
+            Err(SignatureError::Expired { .. })
+        ));
     }
 
     #[test]
