@@ -1,7 +1,9 @@
 //! `paydesk`: the one binary. Commands live in their own modules; this file parses
 //! the command line and loads configuration.
 
+mod archive;
 mod business_line;
+mod dev;
 mod operator;
 mod runtime;
 
@@ -47,6 +49,11 @@ enum Command {
     Operator(operator::Command),
     /// WeChat Pay / Alipay sandbox (docs/sandbox.md).
     Sandbox(paydesk_sandbox::SandboxArgs),
+    /// Move finished pay orders older than a cutoff to the cold store (docs/archive.md).
+    Archive(archive::Args),
+    /// Developer tools (`dev generate`: historical test data).
+    #[command(subcommand)]
+    Dev(dev::Command),
 }
 
 fn main() -> Result<()> {
@@ -79,6 +86,8 @@ fn main() -> Result<()> {
             Command::BusinessLine(cmd) => business_line::run(&config, cmd).await,
             Command::Operator(cmd) => operator::run(&config, cmd).await,
             Command::Sandbox(args) => paydesk_sandbox::run(args, sandbox_dir).await,
+            Command::Archive(args) => archive::run(&config, args).await,
+            Command::Dev(cmd) => dev::run(&config, cmd).await,
         }
     })
 }

@@ -42,6 +42,22 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     Ok(store)
 }
 
+/// The cold (archive) store when `cold_database_url` is set, connected and migrated.
+pub async fn open_cold_store(config: &Config) -> Result<Option<Arc<dyn Store>>> {
+    let url = &config.cold_database_url;
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if url == &config.effective_database_url() {
+        bail!("the cold store must not be the hot database");
+    }
+    let cold = paydesk_store::connect(url, 4)
+        .await
+        .with_context(|| format!("opening {}", paydesk_store::redact_url(url)))?;
+    cold.migrate().await.context("migrating the cold store")?;
+    Ok(Some(cold))
+}
+
 /// The master key: `PAYDESK_MASTER_KEY`, else the key file (created on first start for
 /// the embedded default or when `master_key_file` is configured).
 pub fn master_key(config: &Config) -> Result<MasterKey> {
@@ -66,7 +82,12 @@ pub async fn migrate(config: &Config) -> Result<()> {
 
 /// `paydesk serve`.
 pub async fn serve(config: Config) -> Result<()> {
-    let store = open_store(&config).await?;
+    let hot = open_store(&config).await?;
+    // With a cold store, reads fall back to it and changes back-fill first (docs/archive.md).
+    let store: Arc<dyn Store> = match open_cold_store(&config).await? {
+        Some(cold) => Arc::new(paydesk_store::TieredStore::new(hot, cold)),
+        None => hot,
+    };
     let key = master_key(&config)?;
     let addr = config.listen_addr()?;
     let listener = tokio::net::TcpListener::bind(addr)

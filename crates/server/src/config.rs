@@ -38,6 +38,9 @@ pub struct Config {
     pub database_url: String,
     /// Connection pool size.
     pub database_max_connections: u32,
+    /// Cold (archive) store URL, any backend (`docs/archive.md`); empty means no cold
+    /// store: `paydesk archive` refuses to run.
+    pub cold_database_url: String,
     /// Base URL buyers and business lines reach this server on (for `checkout_url`);
     /// empty means `http://<listen>`.
     pub public_url: String,
@@ -134,6 +137,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: String::new(),
             database_max_connections: 16,
+            cold_database_url: String::new(),
             public_url: String::new(),
             master_key_file: String::new(),
             log_format: "text".into(),
@@ -209,17 +213,28 @@ impl Config {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("log_format must be `text` or `json`");
         }
-        if self.max_body_bytes < 1024 {
-            return bad("max_body_bytes must be at least 1024");
+        // Upper bounds too: every queue, batch and timeout is bounded, and the lease and
+        // semaphore arithmetic downstream relies on these ranges.
+        const HOUR_MS: u64 = 3_600_000;
+        if !(1024..=16 << 20).contains(&self.max_body_bytes) {
+            return bad("max_body_bytes must be 1024 to 16777216");
         }
-        if self.notify.max_in_flight == 0 || self.notify.batch_size <= 0 {
-            return bad("notify.max_in_flight and notify.batch_size must be positive");
+        if !(1..=10_000).contains(&self.notify.max_in_flight)
+            || !(1..=10_000).contains(&self.notify.batch_size)
+        {
+            return bad("notify.max_in_flight and notify.batch_size must be 1 to 10000");
         }
-        if self.notify.timeout_ms == 0 || self.notify.poll_interval_ms == 0 {
-            return bad("notify.timeout_ms and notify.poll_interval_ms must be positive");
+        if !(1..=600_000).contains(&self.notify.timeout_ms)
+            || !(1..=HOUR_MS).contains(&self.notify.poll_interval_ms)
+        {
+            return bad(
+                "notify.timeout_ms must be 1 to 600000 and notify.poll_interval_ms 1 to 3600000",
+            );
         }
-        if self.expiry.interval_ms == 0 || self.expiry.batch_size <= 0 {
-            return bad("expiry.interval_ms and expiry.batch_size must be positive");
+        if !(1..=HOUR_MS).contains(&self.expiry.interval_ms)
+            || !(1..=10_000).contains(&self.expiry.batch_size)
+        {
+            return bad("expiry.interval_ms must be 1 to 3600000 and expiry.batch_size 1 to 10000");
         }
         if self.rules.poll_interval_ms == 0 || self.rules.sample_slots <= 0 {
             return bad("rules.poll_interval_ms and rules.sample_slots must be positive");
@@ -232,8 +247,8 @@ impl Config {
         if self.admin.session_ttl_ms < 60_000 {
             return bad("admin.session_ttl_ms must be at least 60000");
         }
-        if self.database_max_connections == 0 {
-            return bad("database_max_connections must be positive");
+        if !(1..=1000).contains(&self.database_max_connections) {
+            return bad("database_max_connections must be 1 to 1000");
         }
         Ok(())
     }
@@ -384,6 +399,9 @@ mod tests {
             ("PAYDESK_LISTEN", "nowhere"),
             ("PAYDESK_LOG_FORMAT", "xml"),
             ("PAYDESK_NOTIFY_RETRY_SCHEDULE", "15x"),
+            ("PAYDESK_NOTIFY_MAX_IN_FLIGHT", "9999999999"),
+            ("PAYDESK_NOTIFY_TIMEOUT_MS", "18446744073709551615"),
+            ("PAYDESK_EXPIRY_BATCH_SIZE", "-1"),
         ] {
             let e = Config::load(None, env(&[(k, v)])).unwrap_err();
             assert!(matches!(e, ConfigError::Invalid(_)), "{k}: {e}");

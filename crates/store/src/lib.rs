@@ -17,21 +17,26 @@
 #![warn(missing_docs)]
 
 mod admin_model;
+pub mod archive;
 mod dialect;
 mod error;
+pub mod generate;
 mod migrate;
 mod model;
 mod queries;
+mod sql_archive;
 mod sql_rules;
 mod sql_store;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod tiered;
 
 pub use admin_model::*;
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use sql_store::{MySqlStore, PostgresStore, SqliteStore};
+pub use tiered::TieredStore;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -66,6 +71,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the database answers.
     async fn ping(&self) -> Result<()>;
+
+    /// Row-level access for archiving (hot/cold), if this store supports it.
+    fn archive_tier(&self) -> Option<&dyn archive::ArchiveTier> {
+        None
+    }
 
     // ---- business lines ----
 

@@ -6,16 +6,18 @@ use crate::Backend;
 const BUSINESS_LINE_COLS: &str = "id, app_id, name, secret_ciphertext, notify_url, \
      allowed_url_prefixes, status, created_at_ms";
 
-const PAY_ORDER_COLS: &str = "id, business_line_id, business_order_no, status, amount_minor, \
+pub(crate) const PAY_ORDER_COLS: &str =
+    "id, business_line_id, business_order_no, status, amount_minor, \
      currency, refunded_amount_minor, subject, buyer_id, seller_id, facts_json, metadata_json, \
      notify_url, return_url, checkout_token, created_at_ms, updated_at_ms, expire_at_ms, \
      paid_at_ms, closed_at_ms, version";
 
-const EVENT_COLS: &str = "id, business_line_id, pay_order_id, event_type, payload_json, \
+pub(crate) const EVENT_COLS: &str =
+    "id, business_line_id, pay_order_id, event_type, payload_json, \
      notify_url, status, attempts_total, failures_in_round, next_attempt_at_ms, lease_owner, \
      lease_until_ms, created_at_ms, delivered_at_ms, last_error, version";
 
-const ATTEMPT_COLS: &str =
+pub(crate) const ATTEMPT_COLS: &str =
     "event_id, attempt_no, started_at_ms, duration_ms, http_status, succeeded, error";
 
 /// The prepared statement texts for one backend.
@@ -45,6 +47,7 @@ pub(crate) struct Queries {
     pub requeue_event: String,
     pub outbox_counts: String,
     pub rules: RuleQueries,
+    pub archive: ArchiveQueries,
 }
 
 const OPERATOR_COLS: &str = "id, name, role, token_hash, status, created_at_ms";
@@ -250,6 +253,160 @@ impl Queries {
                  (SELECT COUNT(*) FROM outbox_events WHERE status = 'FAILED')"
                 .into(),
             rules: RuleQueries::new(backend),
+            archive: ArchiveQueries::new(backend),
         }
+    }
+}
+
+/// Statements for archiving (hot -> cold) and the data generator. Lists of ids are
+/// expanded per call (`in_list`), then rewritten for the backend like the rest.
+pub(crate) struct ArchiveQueries {
+    backend: Backend,
+}
+
+/// Columns of `outbox_events` as archived: the model's plus `updated_at_ms`.
+pub(crate) fn event_cols_archived() -> String {
+    format!("{EVENT_COLS}, updated_at_ms")
+}
+
+impl ArchiveQueries {
+    pub(crate) fn new(backend: Backend) -> Self {
+        ArchiveQueries { backend }
+    }
+
+    fn q(&self, s: String) -> String {
+        self.backend.placeholders(&s)
+    }
+
+    /// `?, ?, ?` with `n` placeholders.
+    fn in_list(n: usize) -> String {
+        vec!["?"; n.max(1)].join(", ")
+    }
+
+    /// Finished pay orders (PAID or CLOSED, no event still PENDING) last changed
+    /// before a cutoff, walking the primary key from a cursor: `(cursor, cutoff, limit)`.
+    /// SQLite would pick the status index and sort everything each batch; the unary
+    /// `+` keeps it on the primary key walk (PostgreSQL and MariaDB walk it anyway).
+    pub(crate) fn candidates(&self) -> String {
+        let status = if self.backend == Backend::Sqlite {
+            "+p.status"
+        } else {
+            "p.status"
+        };
+        self.q(format!(
+            "SELECT {PAY_ORDER_COLS} FROM pay_orders p \
+             WHERE p.id > ? AND {status} IN ('PAID', 'CLOSED') AND p.updated_at_ms < ? \
+             AND NOT EXISTS (SELECT 1 FROM outbox_events e \
+                             WHERE e.pay_order_id = p.id AND e.status = 'PENDING') \
+             ORDER BY p.id LIMIT ?"
+        ))
+    }
+
+    /// How many orders `candidates` would visit in all: `(cutoff)`.
+    pub(crate) fn count_candidates(&self) -> String {
+        self.q("SELECT COUNT(*) FROM pay_orders p \
+             WHERE p.status IN ('PAID', 'CLOSED') AND p.updated_at_ms < ? \
+             AND NOT EXISTS (SELECT 1 FROM outbox_events e \
+                             WHERE e.pay_order_id = p.id AND e.status = 'PENDING')"
+            .into())
+    }
+
+    /// Pay orders by id: `(ids...)`.
+    pub(crate) fn orders_by_ids(&self, n: usize) -> String {
+        self.q(format!(
+            "SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE id IN ({})",
+            Self::in_list(n)
+        ))
+    }
+
+    /// Events of pay orders: `(order ids...)`.
+    pub(crate) fn events_by_orders(&self, n: usize) -> String {
+        self.q(format!(
+            "SELECT {} FROM outbox_events WHERE pay_order_id IN ({})",
+            event_cols_archived(),
+            Self::in_list(n)
+        ))
+    }
+
+    /// Notification attempts of the events of pay orders: `(order ids...)`.
+    pub(crate) fn attempts_by_orders(&self, n: usize) -> String {
+        self.q(format!(
+            "SELECT {ATTEMPT_COLS} FROM notification_attempts WHERE event_id IN \
+             (SELECT id FROM outbox_events WHERE pay_order_id IN ({}))",
+            Self::in_list(n)
+        ))
+    }
+
+    /// A multi-row insert of `rows` rows of `cols` (comma separated) into `table`.
+    pub(crate) fn multi_insert(&self, table: &str, cols: &str, rows: usize) -> String {
+        let width = cols.split(',').count();
+        let one = format!("({})", Self::in_list(width));
+        self.q(format!(
+            "INSERT INTO {table} ({cols}) VALUES {}",
+            vec![one.as_str(); rows.max(1)].join(", ")
+        ))
+    }
+
+    pub(crate) fn insert_orders(&self, rows: usize) -> String {
+        self.multi_insert("pay_orders", PAY_ORDER_COLS, rows)
+    }
+
+    pub(crate) fn insert_events(&self, rows: usize) -> String {
+        self.multi_insert("outbox_events", &event_cols_archived(), rows)
+    }
+
+    pub(crate) fn insert_attempts(&self, rows: usize) -> String {
+        self.multi_insert("notification_attempts", ATTEMPT_COLS, rows)
+    }
+
+    pub(crate) fn insert_order_keys(&self, rows: usize) -> String {
+        self.multi_insert(
+            "business_order_keys",
+            "business_line_id, business_order_no, pay_order_id, created_at_ms",
+            rows,
+        )
+    }
+
+    /// Deletes pay orders still at the copied version: `(ids..., id, version, ...)`.
+    /// The plain `id IN` lets SQLite use the primary key (it scans for a row-value IN
+    /// alone); PostgreSQL and MariaDB use it either way.
+    pub(crate) fn delete_orders(&self, n: usize) -> String {
+        self.q(format!(
+            "DELETE FROM pay_orders WHERE id IN ({}) AND (id, version) IN ({})",
+            Self::in_list(n),
+            vec!["(?, ?)"; n.max(1)].join(", ")
+        ))
+    }
+
+    /// Deletes events still at the copied version: `(ids..., id, version, ...)`.
+    pub(crate) fn delete_events(&self, n: usize) -> String {
+        self.q(format!(
+            "DELETE FROM outbox_events WHERE id IN ({}) AND (id, version) IN ({})",
+            Self::in_list(n),
+            vec!["(?, ?)"; n.max(1)].join(", ")
+        ))
+    }
+
+    /// Deletes the attempts of events: `(event ids...)`.
+    pub(crate) fn delete_attempts(&self, n: usize) -> String {
+        self.q(format!(
+            "DELETE FROM notification_attempts WHERE event_id IN ({})",
+            Self::in_list(n)
+        ))
+    }
+
+    /// Events left for pay orders (none may be, after their deletion): `(order ids...)`.
+    pub(crate) fn count_events_of_orders(&self, n: usize) -> String {
+        self.q(format!(
+            "SELECT COUNT(*) FROM outbox_events WHERE pay_order_id IN ({})",
+            Self::in_list(n)
+        ))
+    }
+
+    /// The pay order id holding a business order number: `(line, no)`.
+    pub(crate) fn order_key(&self) -> String {
+        self.q("SELECT pay_order_id FROM business_order_keys \
+             WHERE business_line_id = ? AND business_order_no = ?"
+            .into())
     }
 }

@@ -163,13 +163,13 @@ macro_rules! impl_store {
                 // which sqlx's checked String decode refuses; the bytes are UTF-8.
                 Ok(row.try_get_unchecked::<String, _>(col)?)
             }
-            fn os(row: &$row, col: &str) -> Result<Option<String>> {
+            pub(crate) fn os(row: &$row, col: &str) -> Result<Option<String>> {
                 Ok(row.try_get_unchecked::<Option<String>, _>(col)?)
             }
             pub(crate) fn i(row: &$row, col: &str) -> Result<i64> {
                 Ok(row.try_get::<i64, _>(col)?)
             }
-            fn oi(row: &$row, col: &str) -> Result<Option<i64>> {
+            pub(crate) fn oi(row: &$row, col: &str) -> Result<Option<i64>> {
                 Ok(row.try_get::<Option<i64>, _>(col)?)
             }
 
@@ -190,7 +190,7 @@ macro_rules! impl_store {
                 })
             }
 
-            fn pay_order(row: &$row) -> Result<PayOrder> {
+            pub(crate) fn pay_order(row: &$row) -> Result<PayOrder> {
                 let status = Self::s(row, "status")?;
                 let currency = Self::s(row, "currency")?;
                 let currency = Currency::from_str(currency.trim())
@@ -222,7 +222,7 @@ macro_rules! impl_store {
                 })
             }
 
-            fn event(row: &$row) -> Result<OutboxEvent> {
+            pub(crate) fn event(row: &$row) -> Result<OutboxEvent> {
                 let status = Self::s(row, "status")?;
                 let event_type = Self::s(row, "event_type")?;
                 Ok(OutboxEvent {
@@ -247,7 +247,7 @@ macro_rules! impl_store {
                 })
             }
 
-            fn attempt(row: &$row) -> Result<NotificationAttempt> {
+            pub(crate) fn attempt(row: &$row) -> Result<NotificationAttempt> {
                 Ok(NotificationAttempt {
                     event_id: Self::s(row, "event_id")?,
                     attempt_no: Self::i(row, "attempt_no")?,
@@ -437,6 +437,10 @@ macro_rules! impl_store {
                     .run(self.w())
                     .await?;
                 Ok(())
+            }
+
+            fn archive_tier(&self) -> Option<&dyn crate::archive::ArchiveTier> {
+                Some(self)
             }
 
             async fn ping(&self) -> Result<()> {

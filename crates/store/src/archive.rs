@@ -1,0 +1,399 @@
+//! Hot/cold archiving: finished pay orders move, with their children, from the hot
+//! database to a cold store (any backend, same schema), in batches walking the
+//! primary key.
+//!
+//! Per batch: read up to N eligible hot orders with id > cursor and their children;
+//! copy them to cold in one cold transaction (a row already there and identical is
+//! fine; an older copy left by an interrupted or raced run is replaced; anything else
+//! is a [`StoreError::Conflict`] that stops the run); commit; then delete them from hot
+//! in one hot transaction, every row compared on its version. A row changed since it
+//! was copied stays in hot (its stale cold copy is removed, version-checked) and is
+//! copied again by a later run. A crash at any point therefore leaves each row in hot,
+//! in cold, or in both identically: never in neither.
+//!
+//! "Children" of a pay order are the rows that live and die with it: today its outbox
+//! events and their notification attempts. Payment attempts, refunds and raw callbacks
+//! become more fields of [`OrderBundle`] and more statements in the tier implementation;
+//! the driver below does not change. `business_order_keys` is never archived.
+
+use crate::{NotificationAttempt, OutboxEvent, PayOrder, Result, Store, StoreError};
+use async_trait::async_trait;
+use std::time::{Duration, Instant};
+
+/// An outbox event as archived: the model plus the row's own `updated_at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedEvent {
+    /// The event.
+    pub event: OutboxEvent,
+    /// The row's last change (not part of the model).
+    pub updated_at_ms: i64,
+}
+
+/// A pay order with every row that is archived with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderBundle {
+    /// The order.
+    pub order: PayOrder,
+    /// Its outbox events, by id.
+    pub events: Vec<ArchivedEvent>,
+    /// The notification attempts of those events, by (event id, attempt no).
+    pub attempts: Vec<NotificationAttempt>,
+}
+
+impl OrderBundle {
+    /// Rows in the bundle (order + children).
+    pub fn rows(&self) -> u64 {
+        1 + self.events.len() as u64 + self.attempts.len() as u64
+    }
+
+    /// Puts children in a canonical order so bundles from different backends compare.
+    pub fn normalize(&mut self) {
+        self.events.sort_by(|a, b| a.event.id.cmp(&b.event.id));
+        self.attempts
+            .sort_by(|a, b| (&a.event_id, a.attempt_no).cmp(&(&b.event_id, b.attempt_no)));
+    }
+
+    /// Whether `self` (a copy found in a tier) is an older state of `newer`: every
+    /// versioned row is at a lower or equal version (equal only if identical), and
+    /// every append-only row is also in `newer`, identical.
+    pub fn is_older_copy_of(&self, newer: &OrderBundle) -> bool {
+        let row_ok = |a_v: i64, b_v: i64, same: bool| a_v < b_v || (a_v == b_v && same);
+        if self.order.id != newer.order.id
+            || !row_ok(
+                self.order.version,
+                newer.order.version,
+                self.order == newer.order,
+            )
+        {
+            return false;
+        }
+        let events_ok = self.events.iter().all(|e| {
+            newer
+                .events
+                .iter()
+                .find(|n| n.event.id == e.event.id)
+                .is_some_and(|n| row_ok(e.event.version, n.event.version, e == n))
+        });
+        events_ok && self.attempts.iter().all(|a| newer.attempts.contains(a))
+    }
+}
+
+/// What copying a bundle into a tier did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// It was not there: inserted.
+    Inserted,
+    /// It was there, identical: nothing written.
+    Identical,
+    /// An older copy was there: replaced.
+    Replaced,
+}
+
+/// The row-level operations archiving needs from one database. Implemented by every
+/// SQL store; reached through [`Store::archive_tier`].
+#[async_trait]
+pub trait ArchiveTier: Send + Sync {
+    /// Up to `limit` eligible orders (finished, no pending event, last changed before
+    /// `cutoff_ms`) with id greater than `after_id`, by id.
+    async fn archive_candidates(
+        &self,
+        cutoff_ms: i64,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<PayOrder>>;
+
+    /// How many orders are eligible now.
+    async fn count_archive_candidates(&self, cutoff_ms: i64) -> Result<i64>;
+
+    /// The bundles of these orders that exist here (children normalized), by id.
+    async fn load_bundles(&self, ids: &[String]) -> Result<Vec<OrderBundle>>;
+
+    /// Copies bundles in, in one transaction: missing ones are inserted, identical ones
+    /// left alone, older copies replaced; any other difference is `Conflict` and
+    /// nothing is written.
+    async fn put_bundles(&self, bundles: &[OrderBundle]) -> Result<Vec<PutOutcome>>;
+
+    /// Deletes bundles in one transaction if every row is still as given (versions
+    /// compared, no child added). All or nothing: false when anything differed.
+    async fn delete_bundles_exact(&self, bundles: &[OrderBundle]) -> Result<bool>;
+
+    /// Plain multi-row inserts (with the business order keys) for the data generator;
+    /// fails on any existing row.
+    async fn insert_bundles_fresh(&self, bundles: &[OrderBundle]) -> Result<()>;
+
+    /// The pay order id holding a business order number (keys are never archived).
+    async fn business_order_key(
+        &self,
+        business_line_id: &str,
+        business_order_no: &str,
+    ) -> Result<Option<String>>;
+}
+
+/// The archive tier of a store, or a configuration error.
+pub fn tier_of(store: &dyn Store) -> Result<&dyn ArchiveTier> {
+    store.archive_tier().ok_or_else(|| {
+        StoreError::Config(format!(
+            "the {} store does not support archiving",
+            store.backend().name()
+        ))
+    })
+}
+
+/// Deletes bundles from a tier, each only if unchanged since it was read. Tries the
+/// whole set in one transaction; when something differed, re-reads, drops the
+/// bundles that changed, and tries the rest (bounded). Returns the ids deleted.
+pub async fn delete_unchanged(
+    tier: &dyn ArchiveTier,
+    bundles: &[OrderBundle],
+) -> Result<Vec<String>> {
+    let mut set: Vec<OrderBundle> = bundles.to_vec();
+    for _ in 0..4 {
+        if set.is_empty() {
+            return Ok(Vec::new());
+        }
+        if tier.delete_bundles_exact(&set).await? {
+            return Ok(set.into_iter().map(|b| b.order.id).collect());
+        }
+        let ids: Vec<String> = set.iter().map(|b| b.order.id.clone()).collect();
+        let now = tier.load_bundles(&ids).await?;
+        set.retain(|b| now.iter().any(|n| n == b));
+    }
+    Ok(Vec::new())
+}
+
+/// How to archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveOptions {
+    /// Orders last changed before this (unix ms) are eligible.
+    pub cutoff_ms: i64,
+    /// Orders per batch (clamped to 1..=2000 to stay under every backend's bind limit).
+    pub batch: usize,
+    /// Rows per second at most (0: unlimited).
+    pub max_rows_per_sec: u64,
+    /// Count what would move, move nothing.
+    pub dry_run: bool,
+    /// Longest sleep between two batches for the rate limit.
+    pub max_sleep: Duration,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        ArchiveOptions {
+            cutoff_ms: 0,
+            batch: 1000,
+            max_rows_per_sec: 0,
+            dry_run: false,
+            max_sleep: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveStats {
+    /// Pay orders moved (or that would move, on a dry run).
+    pub orders: u64,
+    /// Rows moved: orders plus children.
+    pub rows: u64,
+    /// Batches processed.
+    pub batches: u64,
+    /// Orders copied but left in hot because they changed after the copy.
+    pub changed: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl ArchiveStats {
+    /// Rows per second so far.
+    pub fn rows_per_sec(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 {
+            self.rows as f64 / s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Copies a batch of hot bundles to cold (one cold transaction, committed).
+pub async fn copy_batch(cold: &dyn ArchiveTier, bundles: &[OrderBundle]) -> Result<()> {
+    cold.put_bundles(bundles).await.map(|_| ())
+}
+
+/// Deletes a copied batch from hot, version-checked; for bundles that changed since
+/// the copy, removes their (now stale) cold copy, version-checked too, so they stay
+/// in hot only. Returns (orders deleted, rows deleted, orders left in hot).
+pub async fn delete_batch(
+    hot: &dyn ArchiveTier,
+    cold: &dyn ArchiveTier,
+    bundles: &[OrderBundle],
+) -> Result<(u64, u64, u64)> {
+    let deleted = delete_unchanged(hot, bundles).await?;
+    let (moved, stale): (Vec<&OrderBundle>, Vec<&OrderBundle>) =
+        bundles.iter().partition(|b| deleted.contains(&b.order.id));
+    if !stale.is_empty() {
+        // Only those hot still holds (changed): a row gone from hot (another run moved
+        // it) keeps its cold copy.
+        let ids: Vec<String> = stale.iter().map(|b| b.order.id.clone()).collect();
+        let still_hot = hot.load_bundles(&ids).await?;
+        let stale: Vec<OrderBundle> = stale
+            .into_iter()
+            .filter(|b| still_hot.iter().any(|h| h.order.id == b.order.id))
+            .cloned()
+            .collect();
+        // Only if cold still holds exactly our copy: a newer copy made by another run
+        // (whose hot row is then gone) must stay.
+        delete_unchanged(cold, &stale).await?;
+    }
+    let rows = moved.iter().map(|b| b.rows()).sum();
+    Ok((
+        moved.len() as u64,
+        rows,
+        (bundles.len() - moved.len()) as u64,
+    ))
+}
+
+/// Moves every eligible order from `hot` to `cold` (see the module doc). `progress`
+/// is called after each batch with the totals so far.
+pub async fn archive(
+    hot: &dyn Store,
+    cold: &dyn Store,
+    opts: &ArchiveOptions,
+    progress: &mut (dyn FnMut(&ArchiveStats) + Send),
+) -> Result<ArchiveStats> {
+    let hot_t = tier_of(hot)?;
+    let cold_t = tier_of(cold)?;
+    let batch = opts.batch.clamp(1, 2000) as i64;
+    let start = Instant::now();
+    let mut stats = ArchiveStats::default();
+    let mut cursor = String::new();
+    loop {
+        let orders = hot_t
+            .archive_candidates(opts.cutoff_ms, &cursor, batch)
+            .await?;
+        let Some(last) = orders.last() else { break };
+        cursor = last.id.clone();
+        let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+        let bundles = hot_t.load_bundles(&ids).await?;
+        if opts.dry_run {
+            stats.orders += bundles.len() as u64;
+            stats.rows += bundles.iter().map(|b| b.rows()).sum::<u64>();
+        } else {
+            copy_batch(cold_t, &bundles).await?;
+            let (orders, rows, changed) = delete_batch(hot_t, cold_t, &bundles).await?;
+            stats.orders += orders;
+            stats.rows += rows;
+            stats.changed += changed;
+        }
+        stats.batches += 1;
+        stats.elapsed = start.elapsed();
+        progress(&stats);
+        if opts.max_rows_per_sec > 0 && !opts.dry_run {
+            let due = Duration::from_secs_f64(stats.rows as f64 / opts.max_rows_per_sec as f64);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                tokio::time::sleep(wait.min(opts.max_sleep)).await;
+            }
+        }
+        if (orders.len() as i64) < batch {
+            break;
+        }
+    }
+    stats.elapsed = start.elapsed();
+    Ok(stats)
+}
+
+/// Brings an archived order and its children back to hot (idempotent), then removes
+/// them from cold (version-checked). True if the order was in cold. Used before any
+/// change to an archived order.
+pub async fn backfill_pay_order(hot: &dyn Store, cold: &dyn Store, id: &str) -> Result<bool> {
+    let hot_t = tier_of(hot)?;
+    let cold_t = tier_of(cold)?;
+    let ids = [id.to_owned()];
+    let found = cold_t.load_bundles(&ids).await?;
+    let Some(bundle) = found.into_iter().next() else {
+        return Ok(false);
+    };
+    let in_hot = hot_t.load_bundles(&ids).await?;
+    match in_hot.first() {
+        // Hot already holds this state or a newer one: cold's copy is just stale.
+        Some(h) if bundle.is_older_copy_of(h) => {}
+        _ => {
+            hot_t.put_bundles(std::slice::from_ref(&bundle)).await?;
+        }
+    }
+    delete_unchanged(cold_t, std::slice::from_ref(&bundle)).await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{historical_order, Rng};
+    use crate::{BusinessLine, BusinessLineStatus, NotificationAttempt};
+
+    fn bundle() -> OrderBundle {
+        let line = BusinessLine {
+            id: "bl_1".into(),
+            app_id: "app_1".into(),
+            name: "l".into(),
+            secret_ciphertext: "c".into(),
+            notify_url: "http://x/".into(),
+            allowed_url_prefixes: vec![],
+            status: BusinessLineStatus::Active,
+            created_at_ms: 0,
+        };
+        let mut rng = Rng::new(1);
+        loop {
+            let b = historical_order(&mut rng, &line, "n".into(), 1_000_000_000_000, 30);
+            if !b.events.is_empty() {
+                return b;
+            }
+        }
+    }
+
+    #[test]
+    fn older_copy_rules() {
+        let b = bundle();
+        assert!(b.is_older_copy_of(&b), "identical counts as not newer");
+        let mut newer = b.clone();
+        newer.events[0].event.version += 2;
+        newer.events[0].event.attempts_total += 1;
+        newer.attempts.push(NotificationAttempt {
+            event_id: newer.events[0].event.id.clone(),
+            attempt_no: 99,
+            started_at_ms: 1,
+            duration_ms: 1,
+            http_status: None,
+            succeeded: false,
+            error: None,
+        });
+        assert!(b.is_older_copy_of(&newer));
+        assert!(
+            !newer.is_older_copy_of(&b),
+            "never replaced by an older state"
+        );
+        // Same version, different content: not an older copy (a conflict).
+        let mut forged = b.clone();
+        forged.order.subject = "x".into();
+        assert!(!forged.is_older_copy_of(&b));
+        assert!(!b.is_older_copy_of(&forged));
+        // An attempt the newer state lacks: not an older copy.
+        let mut extra = b.clone();
+        extra.attempts.push(newer.attempts.last().cloned().unwrap());
+        assert!(!extra.is_older_copy_of(&b));
+        assert_eq!(
+            b.rows(),
+            1 + b.events.len() as u64 + b.attempts.len() as u64
+        );
+    }
+
+    #[test]
+    fn generated_ids_are_time_ordered_uuid7_shaped() {
+        let mut rng = Rng::new(3);
+        let a = crate::generate::id_at("po", 1_000, &mut rng);
+        let b = crate::generate::id_at("po", 2_000, &mut rng);
+        assert!(a < b);
+        assert!(paydesk_core::ids::has_shape(&a, "po"), "{a}");
+        assert_eq!(&a[3 + 12..3 + 13], "7");
+    }
+}

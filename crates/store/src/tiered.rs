@@ -1,0 +1,316 @@
+//! [`TieredStore`]: a hot store with a cold (archive) store behind it, presented as one
+//! [`Store`]. Everything goes to hot; reads of a pay order (by id, by business order
+//! number) and of its events and attempts fall back to cold when hot has nothing; a
+//! change to an order that is only in cold back-fills it into hot first.
+//!
+//! The archiver commits the cold copy before deleting from hot, and a back-fill commits
+//! the hot copy before deleting from cold, so reading hot, then cold, then hot again
+//! always finds an order that exists in either tier.
+
+use crate::archive::{backfill_pay_order, tier_of, ArchiveTier};
+use crate::*;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Hot store first, cold store behind it.
+pub struct TieredStore {
+    hot: Arc<dyn Store>,
+    cold: Arc<dyn Store>,
+}
+
+impl TieredStore {
+    /// Wraps a hot and a cold store (both migrated with the same schema).
+    pub fn new(hot: Arc<dyn Store>, cold: Arc<dyn Store>) -> Self {
+        TieredStore { hot, cold }
+    }
+
+    /// The hot store.
+    pub fn hot(&self) -> &Arc<dyn Store> {
+        &self.hot
+    }
+
+    /// The cold store.
+    pub fn cold(&self) -> &Arc<dyn Store> {
+        &self.cold
+    }
+
+    /// Brings an archived order back to hot (see [`backfill_pay_order`]). True if it
+    /// was in cold.
+    pub async fn backfill_pay_order(&self, id: &str) -> Result<bool> {
+        backfill_pay_order(&*self.hot, &*self.cold, id).await
+    }
+
+    /// Back-fills `id` if hot does not hold it.
+    async fn ensure_hot(&self, id: &str) -> Result<()> {
+        if self.hot.pay_order(id).await?.is_none() {
+            self.backfill_pay_order(id).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for TieredStore {
+    fn backend(&self) -> Backend {
+        self.hot.backend()
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        self.hot.migrate().await?;
+        self.cold.migrate().await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.hot.ping().await
+    }
+
+    fn archive_tier(&self) -> Option<&dyn ArchiveTier> {
+        self.hot.archive_tier()
+    }
+
+    async fn insert_business_line(&self, line: &BusinessLine) -> Result<()> {
+        self.hot.insert_business_line(line).await
+    }
+
+    async fn business_line_by_app_id(&self, app_id: &str) -> Result<Option<BusinessLine>> {
+        self.hot.business_line_by_app_id(app_id).await
+    }
+
+    async fn business_line_by_id(&self, id: &str) -> Result<Option<BusinessLine>> {
+        self.hot.business_line_by_id(id).await
+    }
+
+    async fn list_business_lines(&self) -> Result<Vec<BusinessLine>> {
+        self.hot.list_business_lines().await
+    }
+
+    async fn set_business_line_status(
+        &self,
+        id_or_name: &str,
+        status: BusinessLineStatus,
+        now_ms: i64,
+    ) -> Result<bool> {
+        self.hot
+            .set_business_line_status(id_or_name, status, now_ms)
+            .await
+    }
+
+    async fn record_nonce(
+        &self,
+        app_id: &str,
+        nonce: &str,
+        expires_at_ms: i64,
+    ) -> Result<NonceOutcome> {
+        self.hot.record_nonce(app_id, nonce, expires_at_ms).await
+    }
+
+    async fn purge_expired_nonces(&self, now_ms: i64, limit: i64) -> Result<u64> {
+        self.hot.purge_expired_nonces(now_ms, limit).await
+    }
+
+    async fn create_pay_order(&self, order: &NewPayOrder) -> Result<CreateOutcome> {
+        match self.hot.create_pay_order(order).await {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                // The number may be held by an archived order: its key stays in hot,
+                // the order itself is in cold.
+                let key = tier_of(&*self.hot)?
+                    .business_order_key(&order.business_line_id, &order.business_order_no)
+                    .await?;
+                match key {
+                    Some(id) if id != order.id => match self.cold.pay_order(&id).await? {
+                        Some(existing) => Ok(CreateOutcome::Existing(existing)),
+                        None => Err(e),
+                    },
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    async fn pay_order(&self, id: &str) -> Result<Option<PayOrder>> {
+        if let Some(o) = self.hot.pay_order(id).await? {
+            return Ok(Some(o));
+        }
+        if let Some(o) = self.cold.pay_order(id).await? {
+            return Ok(Some(o));
+        }
+        // A back-fill may have moved it from cold to hot between the two reads.
+        self.hot.pay_order(id).await
+    }
+
+    async fn pay_order_by_business_no(
+        &self,
+        business_line_id: &str,
+        business_order_no: &str,
+    ) -> Result<Option<PayOrder>> {
+        if let Some(o) = self
+            .hot
+            .pay_order_by_business_no(business_line_id, business_order_no)
+            .await?
+        {
+            return Ok(Some(o));
+        }
+        let key = tier_of(&*self.hot)?
+            .business_order_key(business_line_id, business_order_no)
+            .await?;
+        match key {
+            Some(id) => self.pay_order(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn pay_order_by_checkout_token(&self, token: &str) -> Result<Option<PayOrder>> {
+        if let Some(o) = self.hot.pay_order_by_checkout_token(token).await? {
+            return Ok(Some(o));
+        }
+        if let Some(o) = self.cold.pay_order_by_checkout_token(token).await? {
+            return Ok(Some(o));
+        }
+        self.hot.pay_order_by_checkout_token(token).await
+    }
+
+    async fn close_pay_order(
+        &self,
+        id: &str,
+        now_ms: i64,
+        event: &NewEvent,
+    ) -> Result<Transition<PayOrder>> {
+        self.ensure_hot(id).await?;
+        self.hot.close_pay_order(id, now_ms, event).await
+    }
+
+    async fn expired_waiting_orders(&self, now_ms: i64, limit: i64) -> Result<Vec<PayOrder>> {
+        self.hot.expired_waiting_orders(now_ms, limit).await
+    }
+
+    async fn due_events(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxEvent>> {
+        self.hot.due_events(now_ms, limit).await
+    }
+
+    async fn claim_event(
+        &self,
+        event: &OutboxEvent,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool> {
+        self.hot
+            .claim_event(event, owner, now_ms, lease_until_ms)
+            .await
+    }
+
+    async fn record_attempt(
+        &self,
+        attempt: &NotificationAttempt,
+        owner: &str,
+        after: AfterAttempt,
+        now_ms: i64,
+    ) -> Result<bool> {
+        self.hot.record_attempt(attempt, owner, after, now_ms).await
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<OutboxEvent>> {
+        match self.hot.event(id).await? {
+            Some(e) => Ok(Some(e)),
+            None => self.cold.event(id).await,
+        }
+    }
+
+    async fn events_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<OutboxEvent>> {
+        let hot = self.hot.events_for_pay_order(pay_order_id).await?;
+        if !hot.is_empty() {
+            return Ok(hot);
+        }
+        self.cold.events_for_pay_order(pay_order_id).await
+    }
+
+    async fn attempts_for_event(&self, event_id: &str) -> Result<Vec<NotificationAttempt>> {
+        let hot = self.hot.attempts_for_event(event_id).await?;
+        if !hot.is_empty() {
+            return Ok(hot);
+        }
+        self.cold.attempts_for_event(event_id).await
+    }
+
+    async fn requeue_event(&self, id: &str, now_ms: i64) -> Result<Transition<OutboxEvent>> {
+        if self.hot.event(id).await?.is_none() {
+            if let Some(order_id) = self.cold.event(id).await?.and_then(|e| e.pay_order_id) {
+                self.backfill_pay_order(&order_id).await?;
+            }
+        }
+        self.hot.requeue_event(id, now_ms).await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats> {
+        self.hot.outbox_stats().await
+    }
+
+    async fn publish_rule_version(
+        &self,
+        new: &NewRuleVersion,
+        expected_active: i64,
+    ) -> Result<Transition<ActiveRuleVersion>> {
+        self.hot.publish_rule_version(new, expected_active).await
+    }
+
+    async fn activate_rule_version(
+        &self,
+        version: i64,
+        expected_active: i64,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Transition<ActiveRuleVersion>> {
+        self.hot
+            .activate_rule_version(version, expected_active, by, now_ms)
+            .await
+    }
+
+    async fn active_rule_version(&self) -> Result<ActiveRuleVersion> {
+        self.hot.active_rule_version().await
+    }
+
+    async fn rule_version(&self, version: i64) -> Result<Option<RuleVersion>> {
+        self.hot.rule_version(version).await
+    }
+
+    async fn list_rule_versions(&self, limit: i64) -> Result<Vec<RuleVersionSummary>> {
+        self.hot.list_rule_versions(limit).await
+    }
+
+    async fn insert_operator(&self, operator: &Operator) -> Result<()> {
+        self.hot.insert_operator(operator).await
+    }
+
+    async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<Operator>> {
+        self.hot.operator_by_token_hash(token_hash).await
+    }
+
+    async fn list_operators(&self) -> Result<Vec<Operator>> {
+        self.hot.list_operators().await
+    }
+
+    async fn insert_operator_session(&self, session: &OperatorSession) -> Result<()> {
+        self.hot.insert_operator_session(session).await
+    }
+
+    async fn session_operator(&self, token_hash: &str, now_ms: i64) -> Result<Option<Operator>> {
+        self.hot.session_operator(token_hash, now_ms).await
+    }
+
+    async fn delete_operator_session(&self, token_hash: &str) -> Result<bool> {
+        self.hot.delete_operator_session(token_hash).await
+    }
+
+    async fn purge_expired_sessions(&self, now_ms: i64, limit: i64) -> Result<u64> {
+        self.hot.purge_expired_sessions(now_ms, limit).await
+    }
+
+    async fn record_decision_sample(&self, sample: &DecisionSample) -> Result<()> {
+        self.hot.record_decision_sample(sample).await
+    }
+
+    async fn decision_samples(&self, limit: i64) -> Result<Vec<DecisionSample>> {
+        self.hot.decision_samples(limit).await
+    }
+}
