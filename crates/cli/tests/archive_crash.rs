@@ -107,12 +107,24 @@ async fn crash_run(hot_b: Backend, cold_b: Backend) {
     for i in 0..12 {
         // Half the runs rate-limited (killed mostly between batches), half flat out
         // (killed mostly inside a copy or a delete).
-        let rate = if i % 2 == 0 { "3000" } else { "0" };
+        // The first three runs are slow and killed early, so at least three kills land
+        // however fast this machine archives; the rest are killed at random moments.
+        let rate = if i < 3 {
+            "2000"
+        } else if i % 2 == 0 {
+            "3000"
+        } else {
+            "0"
+        };
         let mut child = paydesk(&hot, &cold, &dir)
             .args(["archive", "--batch", "40", "--max-rows-per-sec", rate])
             .spawn()
             .unwrap();
-        let wait = 20 + rng.below(600);
+        let wait = if i < 3 {
+            20 + rng.below(130)
+        } else {
+            20 + rng.below(600)
+        };
         tokio::time::sleep(Duration::from_millis(wait)).await;
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
