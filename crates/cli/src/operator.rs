@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 use clap::{Subcommand, ValueEnum};
 use paydesk_server::admin::operators;
 use paydesk_server::config::Config;
-use paydesk_store::OperatorRole;
+use paydesk_store::{OperatorRole, OperatorStatus, Store};
 
 /// Operator roles on the command line.
 #[derive(Clone, Copy, ValueEnum)]
@@ -31,6 +31,16 @@ pub enum Command {
         /// Print JSON: {"id": "...", "name": "...", "role": "...", "token": "..."}.
         #[arg(long)]
         json: bool,
+    },
+    /// Disable an operator: their credential and console sessions stop working at once.
+    Disable {
+        /// The operator's name.
+        name: String,
+    },
+    /// Enable a disabled operator again (same credential).
+    Enable {
+        /// The operator's name.
+        name: String,
     },
 }
 
@@ -60,6 +70,28 @@ pub async fn run(config: &Config, cmd: Command) -> Result<()> {
                 println!(" `Authorization: Bearer <credential>` to /admin/v1)");
             }
         }
+        Command::Disable { name } => set_status(&*store, &name, OperatorStatus::Disabled).await?,
+        Command::Enable { name } => set_status(&*store, &name, OperatorStatus::Active).await?,
     }
     Ok(())
+}
+
+async fn set_status(store: &dyn Store, name: &str, status: OperatorStatus) -> Result<()> {
+    if store.set_operator_status(name, status).await? {
+        println!(
+            "operator {name} is now {}",
+            status.as_str().to_ascii_lowercase()
+        );
+        return Ok(());
+    }
+    let known = store.list_operators().await?.iter().any(|o| o.name == name);
+    if known {
+        println!(
+            "operator {name} was already {}",
+            status.as_str().to_ascii_lowercase()
+        );
+        Ok(())
+    } else {
+        Err(anyhow!("no operator named `{name}`"))
+    }
 }

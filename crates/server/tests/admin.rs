@@ -4,7 +4,7 @@ mod common;
 
 use common::{test_config, TestApp};
 use paydesk_server::admin::operators;
-use paydesk_store::{Backend, OperatorRole};
+use paydesk_store::{Backend, OperatorRole, OperatorStatus};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -105,6 +105,21 @@ async fn publish_simulate_decide_and_roll_back(backend: Backend) {
     // First start published the shipped example as version 1.
     assert_eq!(active_version(&app, &viewer).await, 1);
     assert_eq!(wechat_credit(&app, &admin, "electronics").await, (1, true));
+
+    // A disabled operator is refused at once; enabled again, the same credential works.
+    assert!(app
+        .store
+        .set_operator_status("victor", OperatorStatus::Disabled)
+        .await
+        .unwrap());
+    let (s, e) = req(&app, "GET", "/admin/v1/rules/active", &viewer, None).await;
+    assert_eq!((s, e["code"].as_str()), (401, Some("UNAUTHORIZED")), "{e}");
+    assert!(app
+        .store
+        .set_operator_status("victor", OperatorStatus::Active)
+        .await
+        .unwrap());
+    assert_eq!(active_version(&app, &viewer).await, 1);
 
     // The decision sample is evidence for simulations: viewers may decide but not record.
     let recorded = app.store.decision_samples(1000).await.unwrap().len();

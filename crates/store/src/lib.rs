@@ -228,6 +228,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every operator, by name.
     async fn list_operators(&self) -> Result<Vec<Operator>>;
 
+    /// Sets an operator's status by name, only if it differs (a conditional update);
+    /// false if no operator by that name had another status. A disabled operator's
+    /// credential and sessions stop working at once (both are checked against the
+    /// status on every request).
+    async fn set_operator_status(&self, name: &str, status: OperatorStatus) -> Result<bool>;
+
     /// Records a console sign-in.
     async fn insert_operator_session(&self, session: &OperatorSession) -> Result<()>;
 

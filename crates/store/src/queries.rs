@@ -65,6 +65,7 @@ pub(crate) struct RuleQueries {
     pub insert_operator: String,
     pub operator_by_hash: String,
     pub list_operators: String,
+    pub set_operator_status: String,
     pub insert_session: String,
     pub session_operator: String,
     pub delete_session: String,
@@ -115,6 +116,9 @@ impl RuleQueries {
                 "SELECT {OPERATOR_COLS} FROM operators WHERE token_hash = ?"
             )),
             list_operators: format!("SELECT {OPERATOR_COLS} FROM operators ORDER BY name"),
+            set_operator_status: q(
+                "UPDATE operators SET status = ? WHERE name = ? AND status <> ?",
+            ),
             insert_session: q("INSERT INTO operator_sessions \
                  (token_hash, operator_id, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?)"),
             session_operator: q(&format!(

@@ -185,6 +185,20 @@ macro_rules! impl_rules {
                 row.as_ref().map(Self::operator_row).transpose()
             }
 
+            pub(crate) async fn ops_set_status(
+                &self,
+                name: &str,
+                status: OperatorStatus,
+            ) -> Result<bool> {
+                let r = sqlx::query(&self.q.rules.set_operator_status)
+                    .bind(status.as_str())
+                    .bind(name)
+                    .bind(status.as_str())
+                    .execute(self.w())
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             pub(crate) async fn ops_list(&self) -> Result<Vec<Operator>> {
                 let rows = sqlx::query(&self.q.rules.list_operators)
                     .fetch_all(&self.pool)

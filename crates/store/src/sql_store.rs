@@ -722,6 +722,14 @@ macro_rules! impl_store {
                 self.ops_list().await
             }
 
+            async fn set_operator_status(
+                &self,
+                name: &str,
+                status: OperatorStatus,
+            ) -> Result<bool> {
+                self.ops_set_status(name, status).await
+            }
+
             async fn insert_operator_session(&self, session: &OperatorSession) -> Result<()> {
                 self.sessions_insert(session).await
             }

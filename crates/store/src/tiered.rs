@@ -290,6 +290,10 @@ impl Store for TieredStore {
         self.hot.list_operators().await
     }
 
+    async fn set_operator_status(&self, name: &str, status: OperatorStatus) -> Result<bool> {
+        self.hot.set_operator_status(name, status).await
+    }
+
     async fn insert_operator_session(&self, session: &OperatorSession) -> Result<()> {
         self.hot.insert_operator_session(session).await
     }

@@ -171,6 +171,40 @@ async fn operators_and_sessions(store: Arc<dyn Store>) {
         .delete_operator_session(&session.token_hash)
         .await
         .unwrap());
+
+    // Disabling is conditional on the status changing, and only touches that name.
+    assert!(store
+        .set_operator_status("alice", OperatorStatus::Disabled)
+        .await
+        .unwrap());
+    assert!(!store
+        .set_operator_status("alice", OperatorStatus::Disabled)
+        .await
+        .unwrap());
+    assert!(!store
+        .set_operator_status("nobody", OperatorStatus::Disabled)
+        .await
+        .unwrap());
+    let mut statuses: Vec<_> = store
+        .list_operators()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.name, o.status))
+        .collect();
+    statuses.sort_by(|a, b| a.0.cmp(&b.0)); // byte order, whatever the collation
+
+    assert_eq!(
+        statuses,
+        [
+            ("Alice".to_string(), OperatorStatus::Active),
+            ("alice".to_string(), OperatorStatus::Disabled)
+        ]
+    );
+    assert!(store
+        .set_operator_status("alice", OperatorStatus::Active)
+        .await
+        .unwrap());
 }
 
 async fn decision_sample_is_bounded_by_slots(store: Arc<dyn Store>) {
