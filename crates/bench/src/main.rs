@@ -2,6 +2,7 @@
 //! in the same run and writes them to `bench-results/<name>.json`.
 
 mod api;
+mod archive;
 mod machine;
 mod notify;
 mod rules;
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Create-pay-order through `paydesk serve` vs the same store calls direct (SQLite, PostgreSQL).
     Api(api::Args),
+    /// Hot/cold archiving MariaDB->MariaDB vs pt-archiver bulk mode on the same pay orders.
+    Archive(archive::Args),
     /// Notifications verified, decrypted and parsed per second per core vs bare RSA-2048 verify.
     Notify(notify::Args),
     /// Checkout rule decisions per second and latency vs zen-engine on an equivalent first-hit table.
@@ -34,6 +37,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Api(a) => api::run(a),
+        Command::Archive(a) => archive::run(a),
         Command::Notify(a) => notify::run(a),
         Command::Rules(a) => rules::run(a),
         Command::Serve(a) => api::serve_child(a),

@@ -1,0 +1,539 @@
+//! `archive`: hot/cold archiving MariaDB->MariaDB next to `pt-archiver` (Debian's
+//! `percona-toolkit`) in its fastest mode on an identical copy of the pay-order table.
+//!
+//! One run: scratch databases on one server (paydesk hot + cold, pt-archiver source +
+//! destination); N historical pay orders generated into paydesk's hot database with the
+//! store's generator (what `paydesk dev generate` does); the `pay_orders` table copied
+//! to pt-archiver's source. Then paydesk's `archive()` moves every eligible order with
+//! its outbox events and notification attempts, and pt-archiver moves the same pay-order
+//! rows (`--limit N --commit-each --bulk-insert --bulk-delete`). Both are checked for
+//! lost rows, and the rows/s and the ratio are printed and written to
+//! `bench-results/archive.json`.
+//!
+//! Eligibility (see `docs/archive.md`) is "PAID or CLOSED, no PENDING outbox event, last
+//! changed before the cutoff". pt-archiver only sees `pay_orders`, so the ids of the
+//! orders with a pending event are copied to a one-column helper table beside its source
+//! and its `--where` excludes them: both tools then select exactly the same rows.
+
+use crate::machine;
+use crate::stats::write_json;
+use anyhow::{bail, ensure, Context, Result};
+use paydesk_core::ids;
+use paydesk_server::secrets::MasterKey;
+use paydesk_store::archive::{archive, tier_of, ArchiveOptions};
+use paydesk_store::generate::{historical_order, Rng};
+use paydesk_store::{connect, Store};
+use serde_json::json;
+use sqlx::{Connection, MySqlConnection};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Archive orders last changed more than this many days ago (paydesk's default).
+const OLDER_THAN_DAYS: i64 = 90;
+/// Orders per generator transaction (as `paydesk dev generate`).
+const GEN_BATCH: u64 = 2000;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Pay orders to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    orders: u64,
+    /// Rows per batch, for both paydesk and pt-archiver (`--limit`).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// MariaDB/MySQL server (scratch databases are created there and dropped after).
+    #[arg(
+        long,
+        env = "PAYDESK_BENCH_MYSQL_URL",
+        default_value = "mysql://root@127.0.0.1:3306/test"
+    )]
+    mysql_url: String,
+    /// Spread the generated orders' creation over this many past days.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Keep the scratch databases (for inspection).
+    #[arg(long)]
+    keep: bool,
+}
+
+/// Host, port, user and password of a `mysql://` URL, for pt-archiver's DSN.
+struct Server {
+    host: String,
+    port: u16,
+    user: String,
+    password: Option<String>,
+}
+
+fn parse_server(url: &str) -> Result<Server> {
+    let rest = url
+        .strip_prefix("mysql://")
+        .or_else(|| url.strip_prefix("mariadb://"))
+        .with_context(|| format!("not a mysql:// URL: {url}"))?;
+    let rest = rest.split(['/', '?']).next().unwrap_or("");
+    let (creds, hostport) = match rest.rsplit_once('@') {
+        Some((c, h)) => (Some(c), h),
+        None => (None, rest),
+    };
+    let (user, password) = match creds {
+        Some(c) => match c.split_once(':') {
+            Some((u, p)) => (u.to_owned(), Some(p.to_owned())),
+            None => (c.to_owned(), None),
+        },
+        None => ("root".to_owned(), None),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h.to_owned(), p.parse().context("port")?),
+        None => (hostport.to_owned(), 3306),
+    };
+    Ok(Server {
+        host: if host.is_empty() {
+            "127.0.0.1".into()
+        } else {
+            host
+        },
+        port,
+        user,
+        password,
+    })
+}
+
+impl Server {
+    fn dsn(&self, db: &str) -> String {
+        let mut s = format!(
+            "h={},P={},u={},D={db},t=pay_orders",
+            self.host, self.port, self.user
+        );
+        if let Some(p) = &self.password {
+            s.push_str(&format!(",p={p}"));
+        }
+        s
+    }
+}
+
+async fn exec(c: &mut MySqlConnection, sql: &str) -> Result<()> {
+    sqlx::query(sql)
+        .execute(&mut *c)
+        .await
+        .with_context(|| sql.to_owned())?;
+    Ok(())
+}
+
+async fn count(c: &mut MySqlConnection, sql: &str) -> Result<i64> {
+    let n: i64 = sqlx::query_scalar(sql)
+        .fetch_one(&mut *c)
+        .await
+        .with_context(|| sql.to_owned())?;
+    Ok(n)
+}
+
+/// Rows of the three archived tables in one database.
+async fn table_counts(c: &mut MySqlConnection, db: &str) -> Result<[i64; 3]> {
+    Ok([
+        count(c, &format!("SELECT COUNT(*) FROM `{db}`.pay_orders")).await?,
+        count(c, &format!("SELECT COUNT(*) FROM `{db}`.outbox_events")).await?,
+        count(
+            c,
+            &format!("SELECT COUNT(*) FROM `{db}`.notification_attempts"),
+        )
+        .await?,
+    ])
+}
+
+struct Generated {
+    orders: u64,
+    events: u64,
+    attempts: u64,
+    secs: f64,
+}
+
+async fn generate(store: &dyn Store, orders: u64, days: u32, now_ms: i64) -> Result<Generated> {
+    let key = MasterKey::parse(&ids::random_hex::<32>())?;
+    let created = paydesk_server::business_lines::create(
+        store,
+        &key,
+        "bench-archive",
+        "http://127.0.0.1:9/notify",
+        &[],
+    )
+    .await?;
+    let line = created.line;
+    let mut rng = Rng::new(0x5EED_A2C1_17E5);
+    let tier = tier_of(store)?;
+    let start = Instant::now();
+    let mut last_log = Instant::now();
+    let mut g = Generated {
+        orders: 0,
+        events: 0,
+        attempts: 0,
+        secs: 0.0,
+    };
+    while g.orders < orders {
+        let n = GEN_BATCH.min(orders - g.orders);
+        let bundles: Vec<_> = (g.orders..g.orders + n)
+            .map(|i| historical_order(&mut rng, &line, format!("bench-{i}"), now_ms, days))
+            .collect();
+        g.events += bundles.iter().map(|b| b.events.len() as u64).sum::<u64>();
+        g.attempts += bundles.iter().map(|b| b.attempts.len() as u64).sum::<u64>();
+        tier.insert_bundles_fresh(&bundles).await?;
+        g.orders += n;
+        if last_log.elapsed() >= Duration::from_secs(5) {
+            last_log = Instant::now();
+            eprintln!(
+                "  generate: {}/{orders} orders ({:.0}/s)",
+                g.orders,
+                g.orders as f64 / start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    g.secs = start.elapsed().as_secs_f64();
+    Ok(g)
+}
+
+fn pt_archiver_version() -> Result<String> {
+    let out = Command::new("pt-archiver").arg("--version").output();
+    match out {
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
+        Ok(o) => bail!(
+            "pt-archiver --version failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => bail!(
+            "pt-archiver not found ({e}); install Debian's percona-toolkit: \
+             apt-get install -y percona-toolkit"
+        ),
+    }
+}
+
+fn rate(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde_json::Value> {
+    let server = parse_server(&a.mysql_url)?;
+    let pt_version = pt_archiver_version()?;
+    for db in [&dbs.hot, &dbs.cold, &dbs.pt_src, &dbs.pt_dst] {
+        exec(admin, &format!("CREATE DATABASE `{db}`")).await?;
+    }
+    let hot_url = paydesk_store::testing::with_database(&a.mysql_url, &dbs.hot);
+    let cold_url = paydesk_store::testing::with_database(&a.mysql_url, &dbs.cold);
+    let hot: Arc<dyn Store> = connect(&hot_url, 8).await?;
+    hot.migrate().await?;
+    let cold: Arc<dyn Store> = connect(&cold_url, 8).await?;
+    cold.migrate().await?;
+
+    // --- data ---
+    let now_ms = paydesk_server::time::now_ms();
+    println!(
+        "generating {} pay orders over {} days into {} ...",
+        a.orders, a.days, dbs.hot
+    );
+    let g = generate(&*hot, a.orders, a.days, now_ms).await?;
+    println!(
+        "generated {} orders, {} events, {} attempts in {:.1}s ({:.0} orders/s)",
+        g.orders,
+        g.events,
+        g.attempts,
+        g.secs,
+        rate(g.orders, g.secs)
+    );
+    let generated_rows = g.orders + g.events + g.attempts;
+    let (hot_db, src, dst) = (&dbs.hot, &dbs.pt_src, &dbs.pt_dst);
+    exec(
+        admin,
+        &format!("CREATE TABLE `{src}`.pay_orders LIKE `{hot_db}`.pay_orders"),
+    )
+    .await?;
+    exec(
+        admin,
+        &format!("INSERT INTO `{src}`.pay_orders SELECT * FROM `{hot_db}`.pay_orders"),
+    )
+    .await?;
+    exec(
+        admin,
+        &format!("CREATE TABLE `{dst}`.pay_orders LIKE `{hot_db}`.pay_orders"),
+    )
+    .await?;
+    exec(
+        admin,
+        &format!("CREATE TABLE `{src}`.pending_orders (id VARCHAR(40) PRIMARY KEY) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"),
+    )
+    .await?;
+    exec(
+        admin,
+        &format!(
+            "INSERT IGNORE INTO `{src}`.pending_orders SELECT pay_order_id FROM `{hot_db}`.outbox_events \
+             WHERE status = 'PENDING' AND pay_order_id IS NOT NULL"
+        ),
+    )
+    .await?;
+    exec(admin, &format!("ANALYZE TABLE `{src}`.pay_orders")).await?;
+    let pt_original = count(admin, &format!("SELECT COUNT(*) FROM `{src}`.pay_orders")).await?;
+    ensure!(pt_original as u64 == g.orders, "pay_orders copy incomplete");
+
+    // --- paydesk ---
+    let cutoff_ms = now_ms - OLDER_THAN_DAYS * 86_400_000;
+    let hot_tier = tier_of(&*hot)?;
+    let eligible = hot_tier.count_archive_candidates(cutoff_ms).await?;
+    println!("eligible (finished, no pending event, older than {OLDER_THAN_DAYS} days): {eligible} orders");
+    let opts = ArchiveOptions {
+        cutoff_ms,
+        batch: a.batch,
+        max_rows_per_sec: 0,
+        ..ArchiveOptions::default()
+    };
+    println!("paydesk archive (batch {}) ...", a.batch);
+    let mut last_log = Instant::now();
+    let mut progress = |s: &paydesk_store::archive::ArchiveStats| {
+        if last_log.elapsed() >= Duration::from_secs(5) {
+            last_log = Instant::now();
+            eprintln!(
+                "  paydesk: {} orders, {} rows, {:.0} rows/s",
+                s.orders,
+                s.rows,
+                s.rows_per_sec()
+            );
+        }
+    };
+    let t0 = Instant::now();
+    let stats = archive(&*hot, &*cold, &opts, &mut progress).await?;
+    let pd_secs = t0.elapsed().as_secs_f64();
+    let pd_orders_s = rate(stats.orders, pd_secs);
+    let pd_rows_s = rate(stats.rows, pd_secs);
+    println!(
+        "paydesk: {} orders, {} rows, {} batches in {pd_secs:.2}s",
+        stats.orders, stats.rows, stats.batches
+    );
+
+    // paydesk checks: nothing lost, everything eligible moved.
+    let h = table_counts(admin, &dbs.hot).await?;
+    let c = table_counts(admin, &dbs.cold).await?;
+    let totals = [g.orders as i64, g.events as i64, g.attempts as i64];
+    let names = ["pay_orders", "outbox_events", "notification_attempts"];
+    for i in 0..3 {
+        ensure!(
+            h[i] + c[i] == totals[i],
+            "paydesk lost rows in {}: hot {} + cold {} != generated {}",
+            names[i],
+            h[i],
+            c[i],
+            totals[i]
+        );
+    }
+    ensure!(
+        stats.orders as i64 == eligible && c[0] == eligible && stats.changed == 0,
+        "paydesk moved {} orders (cold holds {}), {eligible} were eligible",
+        stats.orders,
+        c[0]
+    );
+    ensure!(
+        stats.rows as i64 == c.iter().sum::<i64>(),
+        "paydesk reported {} rows, cold holds {}",
+        stats.rows,
+        c.iter().sum::<i64>()
+    );
+    let left = hot_tier.count_archive_candidates(cutoff_ms).await?;
+    ensure!(left == 0, "{left} eligible orders still in hot");
+    let cold_db = &dbs.cold;
+    let eligible_pred = format!(
+        "status IN ('PAID','CLOSED') AND updated_at_ms < {cutoff_ms} \
+         AND NOT EXISTS (SELECT 1 FROM `{src}`.pending_orders x WHERE x.id = pay_orders.id)"
+    );
+    let missing = count(
+        admin,
+        &format!(
+            "SELECT COUNT(*) FROM `{src}`.pay_orders WHERE {eligible_pred} \
+             AND NOT EXISTS (SELECT 1 FROM `{cold_db}`.pay_orders c WHERE c.id = pay_orders.id)"
+        ),
+    )
+    .await?;
+    ensure!(
+        missing == 0,
+        "{missing} eligible orders (by the original copy) are not in cold"
+    );
+    println!(
+        "paydesk verified: hot {h:?} + cold {c:?} = generated {totals:?}; every eligible order in cold"
+    );
+
+    // --- pt-archiver ---
+    let mut cmd = Command::new("pt-archiver");
+    cmd.args([
+        "--source",
+        &server.dsn(src),
+        "--dest",
+        &server.dsn(dst),
+        "--where",
+        &eligible_pred,
+        "--limit",
+        &a.batch.to_string(),
+        "--commit-each",
+        "--bulk-insert",
+        "--bulk-delete",
+        "--no-version-check",
+        "--no-check-charset",
+        "--statistics",
+    ]);
+    println!(
+        "pt-archiver --limit {} --commit-each --bulk-insert --bulk-delete --no-version-check ...",
+        a.batch
+    );
+    let t0 = Instant::now();
+    let out = cmd.output().context("running pt-archiver")?;
+    let pt_secs = t0.elapsed().as_secs_f64();
+    let pt_stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pt_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        bail!(
+            "pt-archiver failed ({}):\n{pt_stdout}\n{pt_stderr}",
+            out.status
+        );
+    }
+    if !pt_stderr.trim().is_empty() {
+        eprintln!("pt-archiver stderr:\n{pt_stderr}");
+    }
+    let pt_src_left = count(admin, &format!("SELECT COUNT(*) FROM `{src}`.pay_orders")).await?;
+    let pt_moved = count(admin, &format!("SELECT COUNT(*) FROM `{dst}`.pay_orders")).await?;
+    ensure!(
+        pt_src_left + pt_moved == pt_original,
+        "pt-archiver lost rows: source {pt_src_left} + dest {pt_moved} != {pt_original}"
+    );
+    ensure!(
+        pt_moved as u64 == stats.orders,
+        "pt-archiver moved {pt_moved} rows, paydesk {} orders",
+        stats.orders
+    );
+    let differ = count(
+        admin,
+        &format!(
+            "SELECT COUNT(*) FROM `{cold_db}`.pay_orders c \
+             LEFT JOIN `{dst}`.pay_orders d ON d.id = c.id WHERE d.id IS NULL"
+        ),
+    )
+    .await?;
+    ensure!(
+        differ == 0,
+        "{differ} orders moved by paydesk were not moved by pt-archiver"
+    );
+    let pt_rows_s = rate(pt_moved as u64, pt_secs);
+    println!("pt-archiver: {pt_moved} rows in {pt_secs:.2}s; verified: source {pt_src_left} + dest {pt_moved} = {pt_original}, same ids as paydesk's cold");
+    let ratio = if pt_rows_s > 0.0 {
+        pd_orders_s / pt_rows_s
+    } else {
+        0.0
+    };
+
+    println!();
+    println!(
+        "{} pay orders generated ({} rows), {} eligible, batch {}, MariaDB->MariaDB on one server",
+        g.orders, generated_rows, eligible, a.batch
+    );
+    println!(
+        "{:>26} | {:>10} | {:>9} | {:>9}",
+        "", "moved", "seconds", "per sec"
+    );
+    println!(
+        "{:>26} | {:>10} | {:>9.2} | {:>9.0}",
+        "paydesk pay orders", stats.orders, pd_secs, pd_orders_s
+    );
+    println!(
+        "{:>26} | {:>10} | {:>9.2} | {:>9.0}",
+        "paydesk total rows", stats.rows, pd_secs, pd_rows_s
+    );
+    println!(
+        "{:>26} | {:>10} | {:>9.2} | {:>9.0}",
+        "pt-archiver rows (bulk)", pt_moved, pt_secs, pt_rows_s
+    );
+    println!("ratio (paydesk pay orders/s / pt-archiver rows/s): {ratio:.2}  (goal >= 2.00)");
+    println!("nothing lost: verified for both");
+
+    Ok(json!({
+        "benchmark": "archive",
+        "machine": machine::describe(),
+        "backend": "mariadb->mariadb (one server)",
+        "server_version": count_version(admin).await.unwrap_or_default(),
+        "orders_generated": g.orders,
+        "rows_generated": {"pay_orders": g.orders, "outbox_events": g.events, "notification_attempts": g.attempts, "total": generated_rows},
+        "generate_seconds": g.secs,
+        "days": a.days,
+        "older_than_days": OLDER_THAN_DAYS,
+        "batch": a.batch,
+        "eligible_orders": eligible,
+        "paydesk": {
+            "orders": stats.orders,
+            "rows": stats.rows,
+            "batches": stats.batches,
+            "seconds": pd_secs,
+            "orders_per_sec": pd_orders_s,
+            "rows_per_sec": pd_rows_s,
+        },
+        "pt_archiver": {
+            "version": pt_version,
+            "args": "--limit N --commit-each --bulk-insert --bulk-delete --no-version-check --no-check-charset",
+            "where": "status IN ('PAID','CLOSED') AND updated_at_ms < cutoff AND id not in the pending-event helper table",
+            "rows": pt_moved,
+            "seconds": pt_secs,
+            "rows_per_sec": pt_rows_s,
+            "statistics": pt_stdout,
+        },
+        "ratio_paydesk_orders_per_sec_to_pt_rows_per_sec": ratio,
+        "verified": {
+            "paydesk_hot_plus_cold_equals_generated": true,
+            "paydesk_every_eligible_order_in_cold": true,
+            "pt_source_plus_dest_equals_original": true,
+            "pt_moved_equals_paydesk_orders_same_ids": true,
+        },
+        "create_pay_order_p99": null,
+    }))
+}
+
+async fn count_version(c: &mut MySqlConnection) -> Result<String> {
+    Ok(sqlx::query_scalar::<_, String>("SELECT VERSION()")
+        .fetch_one(&mut *c)
+        .await?)
+}
+
+struct Dbs {
+    hot: String,
+    cold: String,
+    pt_src: String,
+    pt_dst: String,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    machine::print_header("paydesk archive benchmark: MariaDB->MariaDB vs pt-archiver bulk mode");
+    pt_archiver_version()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut admin = MySqlConnection::connect(&a.mysql_url)
+            .await
+            .with_context(|| format!("connecting to {}", a.mysql_url))?;
+        let tag = ids::random_hex::<4>();
+        let dbs = Dbs {
+            hot: format!("paydesk_bench_arc_{tag}_hot"),
+            cold: format!("paydesk_bench_arc_{tag}_cold"),
+            pt_src: format!("paydesk_bench_arc_{tag}_ptsrc"),
+            pt_dst: format!("paydesk_bench_arc_{tag}_ptdst"),
+        };
+        let result = bench(&a, &dbs, &mut admin).await;
+        if a.keep {
+            println!(
+                "kept databases {}, {}, {}, {}",
+                dbs.hot, dbs.cold, dbs.pt_src, dbs.pt_dst
+            );
+        } else {
+            for db in [&dbs.hot, &dbs.cold, &dbs.pt_src, &dbs.pt_dst] {
+                exec(&mut admin, &format!("DROP DATABASE IF EXISTS `{db}`")).await?;
+            }
+        }
+        let value = result?;
+        let path = write_json("archive", &value)?;
+        println!("\nwrote {}", path.display());
+        Ok(())
+    })
+}
