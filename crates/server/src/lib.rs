@@ -86,15 +86,12 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(ErrorCode::InternalError, "internal error").into_response_inner()
+            axum::response::IntoResponse::into_response(ApiError::new(
+                ErrorCode::InternalError,
+                "internal error",
+            ))
         }))
         .with_state(state)
-}
-
-impl ApiError {
-    fn into_response_inner(self) -> axum::response::Response {
-        axum::response::IntoResponse::into_response(self)
-    }
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

@@ -6,6 +6,20 @@ use common::{test_config, Receiver, TestApp};
 use paydesk_store::Backend;
 use serde_json::{json, Value};
 
+/// Polls (bounded) a notification list until its first entry has `status`; returns the
+/// last listing either way, for the caller's assertion.
+async fn notification_status(app: &TestApp, path: &str, status: &str) -> Value {
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = app.call("GET", path, None).await.1;
+        if listed["data"][0]["status"] == status {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    listed
+}
+
 async fn app(backend: Backend, r: &Receiver) -> Option<TestApp> {
     TestApp::start(backend, &r.url, test_config()).await
 }
@@ -106,14 +120,7 @@ async fn create_get_close_and_notify(backend: Backend) {
     assert_eq!(n.header("paydesk-event-id"), event["id"].as_str().unwrap());
 
     let path = format!("/v1/pay-orders/{id}/notifications");
-    let mut listed = Value::Null;
-    for _ in 0..100 {
-        listed = app.call("GET", &path, None).await.1;
-        if listed["data"][0]["status"] == "DELIVERED" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let listed = notification_status(&app, &path, "DELIVERED").await;
     assert_eq!(listed["data"][0]["status"], "DELIVERED", "{listed}");
     assert_eq!(listed["data"][0]["attempts"][0]["succeeded"], true);
     assert_eq!(listed["data"][0]["attempts"][0]["http_status"], 200);
@@ -396,14 +403,7 @@ async fn notifications_retry_fail_and_resend(backend: Backend) {
     app.call("POST", &format!("/v1/pay-orders/{b_id}/close"), None)
         .await;
     let path = format!("/v1/pay-orders/{b_id}/notifications");
-    let mut listed = Value::Null;
-    for _ in 0..100 {
-        listed = app.call("GET", &path, None).await.1;
-        if listed["data"][0]["status"] == "FAILED" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let mut listed = notification_status(&app, &path, "FAILED").await;
     assert_eq!(listed["data"][0]["status"], "FAILED", "{listed}");
     assert_eq!(
         listed["data"][0]["attempts"].as_array().unwrap().len(),
@@ -423,13 +423,7 @@ async fn notifications_retry_fail_and_resend(backend: Backend) {
         (200, Some("PENDING")),
         "{resent}"
     );
-    for _ in 0..100 {
-        listed = app.call("GET", &path, None).await.1;
-        if listed["data"][0]["status"] == "DELIVERED" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    listed = notification_status(&app, &path, "DELIVERED").await;
     assert_eq!(listed["data"][0]["status"], "DELIVERED", "{listed}");
     assert_eq!(listed["data"][0]["attempts"].as_array().unwrap().len(), 5);
     let (s, e) = app

@@ -1,6 +1,7 @@
 //! `GET /v1/pay-orders/{id}/notifications` and
 //! `POST /v1/pay-orders/{id}/notifications/{event_id}/resend`.
 
+use super::pay_orders::owned;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::resource::{NotificationList, NotificationResource};
@@ -8,21 +9,7 @@ use crate::state::AppState;
 use crate::time::now_ms;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use paydesk_core::ids;
 use paydesk_store::Transition;
-
-async fn check_order(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
-    if !ids::has_shape(id, ids::PAY_ORDER) {
-        return Err(ApiError::not_found("pay order"));
-    }
-    state
-        .store
-        .pay_order(id)
-        .await?
-        .filter(|o| o.business_line_id == caller.0.id)
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found("pay order"))
-}
 
 /// The notifications of a pay order with every delivery try.
 #[utoipa::path(get, path = "/v1/pay-orders/{id}/notifications", tag = "notifications",
@@ -34,7 +21,7 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<NotificationList>> {
-    check_order(&state, &caller, &id).await?;
+    owned(&state, &caller, &id).await?;
     let events = state.store.events_for_pay_order(&id).await?;
     let mut data = Vec::with_capacity(events.len());
     for e in &events {
@@ -57,7 +44,7 @@ pub async fn resend(
     Extension(caller): Extension<Caller>,
     Path((id, event_id)): Path<(String, String)>,
 ) -> ApiResult<Json<NotificationResource>> {
-    check_order(&state, &caller, &id).await?;
+    owned(&state, &caller, &id).await?;
     let belongs = state
         .store
         .event(&event_id)

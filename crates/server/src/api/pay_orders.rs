@@ -271,7 +271,9 @@ pub async fn create(
     }
 }
 
-async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<PayOrder> {
+/// The caller's own pay order, or 404 for anything else (malformed, unknown, or another
+/// business line's id).
+pub(crate) async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<PayOrder> {
     if !ids::has_shape(id, ids::PAY_ORDER) {
         return Err(ApiError::not_found("pay order"));
     }
