@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """paydesk walk-through: sign requests, create, fetch and close a pay order, and
-receive the signed `pay_order.closed` notification on a local port.
+receive the signed `pay_order.closed` notification on a local port; then (`--checkout`)
+create a second order, print its checkout link for you to open in a browser and pay in
+the sandbox wallet, wait for the signed `pay_order.paid` notification, and refund part of it.
 
 Standard library only. Usage (with `paydesk serve` running):
 
     paydesk business-line add shop --notify-url http://127.0.0.1:9000/notify --json > shop.json
     python3 examples/walkthrough.py --credentials shop.json
+    python3 examples/walkthrough.py --credentials shop.json --checkout
+    # --auto-pay does what the buyer would (pick WeChat Pay, "scan", pay in the sandbox
+    # wallet) through the checkout's JSON API and the sandbox's control API, for scripts.
 
 The signature (see docs/signing.md):
     Authorization: PAYDESK-HMAC-SHA256 app_id="..",timestamp="..",nonce="..",signature=".."
@@ -81,6 +86,10 @@ def main() -> int:
     p.add_argument("--secret")
     p.add_argument("--notify-port", type=int, default=9000)
     p.add_argument("--order-no", default=f"DEMO-{int(time.time())}")
+    p.add_argument("--checkout", action="store_true", help="also create an order to pay in the browser")
+    p.add_argument("--auto-pay", action="store_true", help="with --checkout: pay it through the sandbox's control API")
+    p.add_argument("--sandbox", default="http://127.0.0.1:8090", help="the embedded sandbox (for --auto-pay)")
+    p.add_argument("--wait", type=int, default=600, help="seconds to wait for the payment")
     a = p.parse_args()
     if a.credentials:
         with open(a.credentials) as f:
@@ -115,8 +124,57 @@ def main() -> int:
     assert ok and event["type"] == "pay_order.closed" and event["data"]["id"] == created["id"], event
     status, history = c.call("GET", f"/v1/pay-orders/{created['id']}/notifications")
     print(f"history  -> {status} {[n['type'] + ':' + n['status'] for n in history['data']]}")
+    if a.checkout:
+        done.clear()
+        received.clear()
+        if checkout(a, c, received, done) != 0:
+            return 1
     receiver.shutdown()
     print("walk-through complete")
+    return 0
+
+
+def http_json(method: str, url: str, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def checkout(a, c: Client, received: list, done: threading.Event) -> int:
+    order = {"business_order_no": a.order_no + "-PAY", "amount": 2599, "currency": "CNY",
+             "subject": "Vintage camera", "buyer_id": "buyer-42"}
+    status, created = c.call("POST", "/v1/pay-orders", order)
+    assert status == 201, created
+    url = created["checkout_url"]
+    print(f"\ncheckout -> open {url}")
+    print("            pick a method and pay in the sandbox wallet (it opens from the QR code or the redirect)")
+    if a.auto_pay:
+        token = url.rsplit("/", 1)[1]
+        options = http_json("GET", f"{a.base}/checkout/{token}/options?terminal=PC")
+        print(f"options  -> {[m['method'] for m in options['methods']]} amount {options['amount']['display']}")
+        paid = http_json("POST", f"{a.base}/checkout/{token}/pay", {"method": "WECHAT_PAY", "terminal": "PC"})
+        print(f"pay      -> {paid['provider']} {paid['product']} {paid['action']['type']} {paid['action'].get('content')}")
+        http_json("POST", f"{a.sandbox}/sandbox/orders/{paid['provider']}/{paid['attempt_no']}/pay", {})
+        print("buyer    -> paid in the sandbox wallet")
+    if not done.wait(a.wait):
+        print(f"no payment notification within {a.wait} s", file=sys.stderr)
+        return 1
+    ok, event = received[0]
+    assert ok and event["type"] == "pay_order.paid" and event["data"]["id"] == created["id"], event
+    status, fetched = c.call("GET", f"/v1/pay-orders/{created['id']}")
+    print(f"fetch    -> {status} {fetched['status']} paid_at {fetched['paid_at']}")
+    assert fetched["status"] == "PAID", fetched
+    done.clear()
+    status, refund = c.call("POST", f"/v1/pay-orders/{created['id']}/refunds",
+                            {"business_refund_no": a.order_no + "-R1", "amount": 599, "currency": "CNY"})
+    print(f"refund   -> {status} {refund.get('status')} {refund.get('amount')}")
+    assert status == 201, refund
+    if not done.wait(60):
+        print("no refund notification within 60 s", file=sys.stderr)
+        return 1
+    ok, event = received[-1]
+    assert ok and event["type"] == "refund.succeeded", event
     return 0
 
 

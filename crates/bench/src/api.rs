@@ -79,14 +79,14 @@ pub fn serve_child(a: ServeArgs) -> Result<()> {
     })
 }
 
-struct Level {
-    clients: usize,
-    ops_per_sec: f64,
-    latency: Percentiles,
-    errors: u64,
+pub(crate) struct Level {
+    pub(crate) clients: usize,
+    pub(crate) ops_per_sec: f64,
+    pub(crate) latency: Percentiles,
+    pub(crate) errors: u64,
 }
 
-async fn scratch_db(backend: &str, pg_admin: &str, tag: &str) -> Result<String> {
+pub(crate) async fn scratch_db(backend: &str, pg_admin: &str, tag: &str) -> Result<String> {
     let name = format!("paydesk_bench_{tag}_{}", ids::random_hex::<4>());
     match backend {
         "sqlite" => {
@@ -106,7 +106,7 @@ async fn scratch_db(backend: &str, pg_admin: &str, tag: &str) -> Result<String> 
     }
 }
 
-async fn run_level<F, Fut>(clients: usize, seconds: u64, op: F) -> Level
+pub(crate) async fn run_level<F, Fut>(clients: usize, seconds: u64, op: F) -> Level
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -165,6 +165,17 @@ async fn business_line(store: &dyn Store, key: &MasterKey) -> Result<(String, St
     Ok((created.line.id, created.line.app_id, created.secret))
 }
 
+/// A business line notified at `notify_url`: (app id, secret).
+pub(crate) async fn business_line_for(
+    store: &dyn Store,
+    key: &MasterKey,
+    notify_url: &str,
+) -> Result<(String, String)> {
+    let created =
+        paydesk_server::business_lines::create(store, key, "bench", notify_url, &[]).await?;
+    Ok((created.line.app_id, created.secret))
+}
+
 fn peak_rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -175,7 +186,7 @@ fn peak_rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn wait_ready(base: &str) -> Result<()> {
+pub(crate) async fn wait_ready(base: &str) -> Result<()> {
     let client = reqwest::Client::new();
     for _ in 0..100 {
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await {

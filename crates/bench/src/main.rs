@@ -3,6 +3,7 @@
 
 mod api;
 mod archive;
+mod flow;
 mod machine;
 mod notify;
 mod rules;
@@ -24,6 +25,9 @@ enum Command {
     Api(api::Args),
     /// Hot/cold archiving MariaDB->MariaDB vs pt-archiver bulk mode on the same pay orders.
     Archive(archive::Args),
+    /// Complete acquiring flows per second (create, checkout, pay, callback, re-query,
+    /// notify) and callback-to-notification latency, SQLite and PostgreSQL.
+    Flow(flow::Args),
     /// Notifications verified, decrypted and parsed per second per core vs bare RSA-2048 verify.
     Notify(notify::Args),
     /// Checkout rule decisions per second and latency vs zen-engine on an equivalent first-hit table.
@@ -38,6 +42,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Api(a) => api::run(a),
         Command::Archive(a) => archive::run(a),
+        Command::Flow(a) => flow::run(a),
         Command::Notify(a) => notify::run(a),
         Command::Rules(a) => rules::run(a),
         Command::Serve(a) => api::serve_child(a),

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use paydesk_server::config::Config;
 use paydesk_server::secrets::MasterKey;
+use paydesk_server::payments::accounts::{CallTimeouts, MerchantAccounts};
 use paydesk_server::state::AppState;
 use paydesk_store::Store;
 use std::sync::Arc;
@@ -94,16 +95,67 @@ pub async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     let metrics = paydesk_server::ops::metrics_handle();
+    let (accounts, sandbox) = merchant_accounts(&config).await?;
     let state = AppState::new(store.clone(), key, config, metrics)?;
+    let ids = accounts.ids();
+    state.set_merchant_accounts(accounts);
     tracing::info!(
         listen = %addr,
         database = store.backend().name(),
         public_url = %state.public_url,
+        merchant_accounts = ?ids,
+        sandbox = sandbox.as_ref().map(|s| s.base_url.as_str()).unwrap_or("off"),
         "paydesk serving"
     );
     paydesk_server::serve(state, listener, shutdown_signal()).await?;
+    if let Some(s) = sandbox {
+        s.stop().await;
+    }
     tracing::info!("paydesk stopped");
     Ok(())
+}
+
+/// The merchant accounts: from `payments.merchant_accounts_file`, or else the embedded
+/// sandbox's (started here, on `sandbox.listen`, with its data under `<data_dir>/sandbox`).
+async fn merchant_accounts(
+    config: &Config,
+) -> Result<(MerchantAccounts, Option<paydesk_sandbox::RunningSandbox>)> {
+    let timeouts = CallTimeouts {
+        timeout_ms: config.payments.provider_timeout_ms,
+        connect_timeout_ms: config.payments.provider_connect_timeout_ms,
+    };
+    if !config.payments.merchant_accounts_file.is_empty() {
+        let path = std::path::Path::new(&config.payments.merchant_accounts_file);
+        let configs = MerchantAccounts::read_configs(path)?;
+        return Ok((MerchantAccounts::build(&configs, timeouts)?, None));
+    }
+    if !config.sandbox.embedded {
+        tracing::warn!("no merchant accounts file and the embedded sandbox is off: checkout offers nothing");
+        return Ok((MerchantAccounts::empty(), None));
+    }
+    let listen = config
+        .sandbox
+        .listen
+        .parse()
+        .context("sandbox.listen must be host:port")?;
+    let dir = config.data_dir.join("sandbox");
+    let running = paydesk_sandbox::start(paydesk_sandbox::SandboxOptions {
+        listen,
+        data_dir: dir.clone(),
+        time_scale: config.sandbox.time_scale,
+        public_url: None,
+    })
+    .await
+    .context("starting the embedded sandbox")?;
+    let values = paydesk_sandbox::ensure_named_merchants(
+        &dir,
+        paydesk_sandbox::EMBEDDED_ACCOUNTS,
+        &running.base_url,
+    )?;
+    let configs = MerchantAccounts::parse_configs(serde_json::Value::Array(values))?;
+    let accounts = MerchantAccounts::build(&configs, timeouts)?;
+    tracing::info!(sandbox = %running.base_url, wallet = %format!("{}/wallet", running.base_url), "embedded provider sandbox running");
+    Ok((accounts, Some(running)))
 }
 
 async fn shutdown_signal() {

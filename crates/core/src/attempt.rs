@@ -20,7 +20,9 @@ pub enum AttemptStatus {
     /// a payment that raced the close, hence `Closed -> Succeeded`: the money is real
     /// and must be recorded (and refunded, since the order did not take it).
     Closed,
-    /// The provider refused the order or the payment failed. Terminal.
+    /// The provider refused the order or the payment failed. A buyer may still pay the
+    /// same provider order afterwards (WeChat `PAYERROR` then a retry), hence
+    /// `Failed -> Succeeded`.
     Failed,
 }
 
@@ -41,6 +43,7 @@ impl StateMachine for AttemptStatus {
         (Self::Pending, Self::Closed),
         (Self::Pending, Self::Failed),
         (Self::Closed, Self::Succeeded),
+        (Self::Failed, Self::Succeeded),
     ];
 
     fn as_str(self) -> &'static str {
@@ -51,6 +54,46 @@ impl StateMachine for AttemptStatus {
             Self::Closed => "CLOSED",
             Self::Failed => "FAILED",
         }
+    }
+}
+
+impl AttemptStatus {
+    /// Whether the buyer may still pay it, so it must be closed at the provider before
+    /// another attempt starts or the order closes.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Creating | Self::Pending)
+    }
+}
+
+/// Why a succeeded attempt is not its order's payment. Each one's money goes back to the
+/// buyer (or is held for an operator), never to the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AttemptFlag {
+    /// The provider reported an amount other than the attempt's.
+    AmountMismatch,
+    /// The order had already been paid by another attempt.
+    Duplicate,
+    /// The payment landed after the order was closed.
+    Late,
+}
+
+impl AttemptFlag {
+    /// Every flag.
+    pub const ALL: &'static [Self] = &[Self::AmountMismatch, Self::Duplicate, Self::Late];
+
+    /// The stable stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AmountMismatch => "AMOUNT_MISMATCH",
+            Self::Duplicate => "DUPLICATE",
+            Self::Late => "LATE",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == s)
     }
 }
 
@@ -70,9 +113,10 @@ mod tests {
             (Pending, Closed),
             (Pending, Failed),
             (Closed, Succeeded),
+            (Failed, Succeeded),
         ]);
         assert!(Succeeded.is_terminal());
-        assert!(Failed.is_terminal());
+        assert!(!Failed.is_terminal(), "a retried payment may still land");
         assert!(!Closed.is_terminal(), "a late payment may still land");
     }
 }

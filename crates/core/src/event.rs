@@ -12,17 +12,35 @@ pub enum EventType {
     /// A pay order was closed (by the business line or by expiry).
     #[serde(rename = "pay_order.closed")]
     PayOrderClosed,
+    /// A second payment of an already paid order was refunded to the buyer.
+    #[serde(rename = "pay_order.duplicate_refunded")]
+    PayOrderDuplicateRefunded,
+    /// A refund the business line asked for succeeded.
+    #[serde(rename = "refund.succeeded")]
+    RefundSucceeded,
+    /// A refund the business line asked for failed (or needs offline handling).
+    #[serde(rename = "refund.failed")]
+    RefundFailed,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: &'static [EventType] = &[EventType::PayOrderPaid, EventType::PayOrderClosed];
+    pub const ALL: &'static [EventType] = &[
+        EventType::PayOrderPaid,
+        EventType::PayOrderClosed,
+        EventType::PayOrderDuplicateRefunded,
+        EventType::RefundSucceeded,
+        EventType::RefundFailed,
+    ];
 
     /// The stable dotted name, e.g. `pay_order.paid`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::PayOrderPaid => "pay_order.paid",
             EventType::PayOrderClosed => "pay_order.closed",
+            EventType::PayOrderDuplicateRefunded => "pay_order.duplicate_refunded",
+            EventType::RefundSucceeded => "refund.succeeded",
+            EventType::RefundFailed => "refund.failed",
         }
     }
 

@@ -19,6 +19,17 @@ pub const APP: &str = "app";
 pub const EVENT: &str = "evt";
 /// Prefix of attempt ids.
 pub const ATTEMPT: &str = "pa";
+/// Prefix of refund ids.
+pub const REFUND: &str = "rf";
+/// Prefix of raw provider callback ids.
+pub const CALLBACK: &str = "cb";
+
+/// A new number to hand a provider (`out_trade_no`, `out_refund_no`): 32 hex digits of a
+/// UUIDv7, unique and time-ordered, within every provider's limits (WeChat: 6-32 of
+/// `[0-9A-Za-z_-|*]`; Alipay: up to 64).
+pub fn provider_no() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
 
 /// A new time-ordered id with the given prefix.
 pub fn new_id(prefix: &str) -> String {

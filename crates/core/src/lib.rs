@@ -10,12 +10,16 @@ pub mod event;
 pub mod ids;
 pub mod money;
 pub mod pay_order;
+pub mod provider;
+pub mod refund;
 pub mod retry;
 pub mod signing;
 pub mod transition;
 
-pub use attempt::AttemptStatus;
+pub use attempt::{AttemptFlag, AttemptStatus};
 pub use event::EventType;
 pub use money::{Amount, Currency, MoneyError};
 pub use pay_order::PayOrderStatus;
+pub use provider::Provider;
+pub use refund::{RefundKind, RefundStatus};
 pub use transition::IllegalTransition;

@@ -2,7 +2,7 @@
 //! form body): RSA2 request verification with the adapters' own check, answers signed over
 //! the `_response` text, Alipay's `code`/`sub_code` errors.
 
-use crate::app::{alipay_time, now_unix, random_digits, random_token, App, CallFaultKind};
+use crate::app::{alipay_time, now_unix, random_digits, random_token, App, CallFault, CallFaultKind};
 use crate::merchant::AlipayMerchant;
 use crate::settle::{expire_if_due, new_alipay_trade_no};
 use crate::state::{order_key, sub_key, Order, OrderStatus, Provider, RefundRec, TransferRec};
@@ -306,7 +306,7 @@ pub async fn gateway(
     let fault = app.faults().take_call(Provider::Alipay, api);
     if let Some(f) = &fault {
         if !f.execute {
-            return fault_response(&m, api, f.kind, f.delay_ms).await;
+            return fault_response(&m, api, f).await;
         }
     }
     let biz = get("biz_content").unwrap_or("{}").to_string();
@@ -327,18 +327,17 @@ pub async fn gateway(
                 tokio::time::sleep(Duration::from_millis(f.delay_ms.unwrap_or(30_000))).await;
                 resp
             }
-            kind => fault_response(&m, api, kind, None).await,
+            _ => {
+                let f = CallFault { delay_ms: None, ..f };
+                fault_response(&m, api, &f).await
+            }
         },
         None => resp,
     }
 }
 
-async fn fault_response(
-    m: &AlipayMerchant,
-    api: &str,
-    kind: CallFaultKind,
-    delay_ms: Option<u64>,
-) -> Response {
+async fn fault_response(m: &AlipayMerchant, api: &str, f: &CallFault) -> Response {
+    let delay_ms = f.delay_ms;
     let system = || {
         signed(
             m,
@@ -346,12 +345,23 @@ async fn fault_response(
             &json!({ "code": "20000", "msg": "Service Currently Unavailable", "sub_code": "isp.unknow-error", "sub_msg": "系统繁忙" }),
         )
     };
-    match kind {
+    match f.kind {
         CallFaultKind::Http500 => (StatusCode::BAD_GATEWAY, "502 Bad Gateway").into_response(),
         CallFaultKind::SystemError => system(),
         CallFaultKind::Timeout => {
             tokio::time::sleep(Duration::from_millis(delay_ms.unwrap_or(30_000))).await;
             system()
+        }
+        CallFaultKind::Error => {
+            let code = f.code.as_deref().unwrap_or("ACQ.SYSTEM_ERROR");
+            signed_error(
+                m,
+                api,
+                "40004",
+                "Business Failed",
+                code,
+                &format!("sandbox fault: {code}"),
+            )
         }
     }
 }

@@ -159,6 +159,10 @@ pub enum CallFaultKind {
     SystemError,
     /// Answer only after `delay_ms` (the client times out).
     Timeout,
+    /// Answer the provider's own business error `code` (signed): WeChat with HTTP
+    /// `http_status` (default 400) and `{"code","message"}`, e.g. `FREQUENCY_LIMITED` (429)
+    /// or `NOT_ENOUGH` (403) on a refund; Alipay `40004` with `sub_code` = `code`.
+    Error,
 }
 
 /// A fault on API calls.
@@ -185,6 +189,12 @@ pub struct CallFault {
     /// How many calls it hits (default 1).
     #[serde(default = "one")]
     pub times: u32,
+    /// For `error`: the provider's error code (WeChat `code`, Alipay `sub_code`).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// For `error` at WeChat: the HTTP status (default 400).
+    #[serde(default)]
+    pub http_status: Option<u16>,
 }
 
 fn one() -> u32 {
@@ -345,6 +355,8 @@ mod tests {
             execute: false,
             delay_ms,
             times: 1,
+            code: None,
+            http_status: None,
         }
     }
 

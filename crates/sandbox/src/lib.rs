@@ -22,7 +22,7 @@ pub mod wechat;
 mod zip;
 
 pub use cli::{run, SandboxArgs, SandboxCommand, StandaloneArgs};
-pub use merchant::{add_merchant, MerchantCredentials};
+pub use merchant::{add_merchant, ensure_named_merchants, MerchantCredentials, EMBEDDED_ACCOUNTS};
 pub use state::Provider;
 
 use app::App;

@@ -380,3 +380,65 @@ fn load_wechat(file: WechatMerchantFile) -> anyhow::Result<WechatMerchant> {
         file,
     })
 }
+
+/// The sandbox merchant accounts `paydesk serve` uses by default, under the ids the
+/// example checkout rules route to (`examples/rules/marketplace.toml`).
+pub const EMBEDDED_ACCOUNTS: &[(&str, Provider)] = &[
+    ("wx-main", Provider::Wechatpay),
+    ("ali-main", Provider::Alipay),
+    ("wx-seller-acme", Provider::Wechatpay),
+    ("ali-seller-acme", Provider::Alipay),
+];
+
+/// Named sandbox merchants: reads `data_dir/accounts.json` (a JSON array of
+/// [`MerchantCredentials`] objects each with an `"id"`), creating the merchants missing
+/// from `wanted` with fresh keys, and returns the array with every `base_url` pointed at
+/// `base_url` (the port may differ from the last run). The file holds test keys only and
+/// is written with mode 0600.
+pub fn ensure_named_merchants(
+    data_dir: &Path,
+    wanted: &[(&str, Provider)],
+    base_url: &str,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join("accounts.json");
+    let mut accounts: Vec<serde_json::Value> = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut changed = false;
+    for (id, provider) in wanted {
+        if accounts.iter().any(|a| a["id"] == *id) {
+            continue;
+        }
+        let creds = add_merchant(data_dir, *provider, base_url)?;
+        let mut value = serde_json::to_value(creds)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("id".into(), serde_json::Value::String((*id).to_owned()));
+        }
+        accounts.push(value);
+        changed = true;
+    }
+    if changed {
+        write_atomically(&path, &serde_json::to_vec_pretty(&accounts)?)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    let base = base_url.trim_end_matches('/');
+    for a in &mut accounts {
+        if let Some(obj) = a.as_object_mut() {
+            obj.insert("base_url".into(), serde_json::Value::String(base.to_owned()));
+            if obj.contains_key("gateway_url") {
+                obj.insert(
+                    "gateway_url".into(),
+                    serde_json::Value::String(format!("{base}/gateway.do")),
+                );
+            }
+        }
+    }
+    Ok(accounts)
+}

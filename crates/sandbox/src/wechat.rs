@@ -2,7 +2,7 @@
 //! the adapters' own server-side check, answers are signed with the merchant's platform key
 //! (public-key id or certificate, per merchant), errors use WeChat's `{"code","message"}`.
 
-use crate::app::{now_ms, now_unix, random_digits, random_token, App, CallFaultKind};
+use crate::app::{now_ms, now_unix, random_digits, random_token, App, CallFault, CallFaultKind};
 use crate::merchant::WechatMerchant;
 use crate::settle::{expire_if_due, wechat_refund, wechat_transaction, wechat_transfer};
 use crate::state::{order_key, sub_key, Order, OrderStatus, Provider, RefundRec, TransferRec};
@@ -222,7 +222,7 @@ pub async fn entry(
     let fault = app.faults().take_call(Provider::Wechatpay, op);
     if let Some(f) = &fault {
         if !f.execute {
-            return fault_response(&m, f.kind, f.delay_ms).await;
+            return fault_response(&m, f).await;
         }
     }
     let ctx = Ctx {
@@ -251,18 +251,18 @@ pub async fn entry(
                 tokio::time::sleep(Duration::from_millis(f.delay_ms.unwrap_or(30_000))).await;
                 resp
             }
-            kind => fault_response(&m, kind, None).await,
+            _ => {
+                let f = CallFault { delay_ms: None, ..f };
+                fault_response(&m, &f).await
+            }
         },
         None => resp,
     }
 }
 
-async fn fault_response(
-    m: &WechatMerchant,
-    kind: CallFaultKind,
-    delay_ms: Option<u64>,
-) -> Response {
-    match kind {
+async fn fault_response(m: &WechatMerchant, f: &CallFault) -> Response {
+    let delay_ms = f.delay_ms;
+    match f.kind {
         CallFaultKind::Http500 => {
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
         }
@@ -270,6 +270,21 @@ async fn fault_response(
         CallFaultKind::Timeout => {
             tokio::time::sleep(Duration::from_millis(delay_ms.unwrap_or(30_000))).await;
             system_error(m)
+        }
+        CallFaultKind::Error => {
+            let status = f
+                .http_status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::BAD_REQUEST);
+            let code = f.code.clone().unwrap_or_else(|| "INVALID_REQUEST".into());
+            render(
+                Out::Json(
+                    status,
+                    json!({ "code": code, "message": format!("sandbox fault: {code}") }),
+                ),
+                m,
+                false,
+            )
         }
     }
 }

@@ -61,6 +61,84 @@ pub struct Config {
     pub rules: RulesConfig,
     /// Operator console and admin API.
     pub admin: AdminConfig,
+    /// The acquiring flow: attempts, active queries, refunds, provider calls.
+    pub payments: PaymentsConfig,
+    /// The embedded provider sandbox (used when no merchant accounts file is given).
+    pub sandbox: SandboxConfig,
+}
+
+/// Acquiring flow settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// JSON file of merchant accounts (`docs/providers.md`); empty means the embedded
+    /// sandbox's accounts (`wx-main`, `ali-main`, `wx-seller-acme`, `ali-seller-acme`).
+    pub merchant_accounts_file: String,
+    /// Most attempts (provider orders) one pay order may have.
+    pub max_attempts_per_order: i64,
+    /// Delays between active queries of a pending attempt, e.g. `5s,10s,30s`; the last
+    /// delay repeats until the order expires.
+    pub query_schedule: String,
+    /// How often the active-query and refund workers look for due work.
+    pub poll_interval_ms: u64,
+    /// Most attempts or refunds handled per poll.
+    pub batch_size: i64,
+    /// Hold a payment of the wrong amount for an operator instead of refunding it.
+    pub hold_amount_mismatch: bool,
+    /// How long after payment a refund may be asked for (WeChat Pay and Alipay: a year).
+    pub refund_window_days: i64,
+    /// Most refunds per payment (WeChat Pay allows 50).
+    pub max_refunds_per_payment: i64,
+    /// Delay before a refund the provider could not take now (`FREQUENCY_LIMITED`,
+    /// `NOT_ENOUGH`, a timeout) is sent again with the same refund number.
+    pub refund_retry_ms: u64,
+    /// Delay between queries of a refund in progress.
+    pub refund_query_ms: u64,
+    /// Timeout of one provider call.
+    pub provider_timeout_ms: u64,
+    /// Connect timeout of provider calls.
+    pub provider_connect_timeout_ms: u64,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        PaymentsConfig {
+            merchant_accounts_file: String::new(),
+            max_attempts_per_order: 10,
+            query_schedule: "5s,10s,30s,1m,2m,5m,10m,30m".into(),
+            poll_interval_ms: 1_000,
+            batch_size: 50,
+            hold_amount_mismatch: false,
+            refund_window_days: 365,
+            max_refunds_per_payment: 50,
+            refund_retry_ms: 60_000,
+            refund_query_ms: 10_000,
+            provider_timeout_ms: 10_000,
+            provider_connect_timeout_ms: 3_000,
+        }
+    }
+}
+
+/// Embedded sandbox settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Run the sandbox inside `paydesk serve` when no merchant accounts file is given.
+    pub embedded: bool,
+    /// Address the embedded sandbox listens on.
+    pub listen: String,
+    /// Callback retry and settle delays are divided by this.
+    pub time_scale: f64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            embedded: true,
+            listen: "127.0.0.1:8090".into(),
+            time_scale: 1.0,
+        }
+    }
 }
 
 /// Checkout rules settings.
@@ -147,6 +225,8 @@ impl Default for Config {
             expiry: ExpiryConfig::default(),
             rules: RulesConfig::default(),
             admin: AdminConfig::default(),
+            payments: PaymentsConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -250,6 +330,30 @@ impl Config {
         if !(1..=1000).contains(&self.database_max_connections) {
             return bad("database_max_connections must be 1 to 1000");
         }
+        let p = &self.payments;
+        self.query_schedule()?;
+        if !(1..=1000).contains(&p.max_attempts_per_order)
+            || !(1..=10_000).contains(&p.batch_size)
+            || !(1..=HOUR_MS).contains(&p.poll_interval_ms)
+        {
+            return bad("payments.max_attempts_per_order must be 1 to 1000, payments.batch_size 1 to 10000 and payments.poll_interval_ms 1 to 3600000");
+        }
+        if !(1..=3650).contains(&p.refund_window_days) || !(1..=1000).contains(&p.max_refunds_per_payment) {
+            return bad("payments.refund_window_days must be 1 to 3650 and payments.max_refunds_per_payment 1 to 1000");
+        }
+        if !(1..=24 * HOUR_MS).contains(&p.refund_retry_ms)
+            || !(1..=24 * HOUR_MS).contains(&p.refund_query_ms)
+            || !(1..=600_000).contains(&p.provider_timeout_ms)
+            || !(1..=600_000).contains(&p.provider_connect_timeout_ms)
+        {
+            return bad("payments.refund_retry_ms and refund_query_ms must be 1 to 86400000, provider timeouts 1 to 600000");
+        }
+        if !(self.sandbox.time_scale >= 1.0 && self.sandbox.time_scale <= 10_000.0) {
+            return bad("sandbox.time_scale must be 1 to 10000");
+        }
+        if self.sandbox.listen.parse::<SocketAddr>().is_err() {
+            return bad("sandbox.listen must be host:port");
+        }
         Ok(())
     }
 
@@ -266,6 +370,14 @@ impl Config {
             .retry_schedule
             .parse()
             .map_err(|e| ConfigError::Invalid(format!("notify.retry_schedule: {e}")))
+    }
+
+    /// The parsed active-query schedule.
+    pub fn query_schedule(&self) -> Result<RetrySchedule, ConfigError> {
+        self.payments
+            .query_schedule
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("payments.query_schedule: {e}")))
     }
 
     /// Whether the database is the embedded SQLite default.
@@ -335,6 +447,13 @@ fn apply_env(
             }
             toml::Value::Boolean(_) => {
                 toml::Value::Boolean(text.trim().parse().map_err(|_| invalid())?)
+            }
+            toml::Value::Float(_) => {
+                let f: f64 = text.trim().parse().map_err(|_| invalid())?;
+                if !f.is_finite() {
+                    return Err(invalid());
+                }
+                toml::Value::Float(f)
             }
             _ => toml::Value::String(text.clone()),
         };

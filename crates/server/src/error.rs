@@ -37,6 +37,20 @@ pub enum ErrorCode {
     IdempotencyConflict,
     /// The resource's state does not allow the operation.
     InvalidState,
+    /// The checkout method is not offered for this order and terminal (by the rules).
+    MethodNotOffered,
+    /// The order cannot be paid any more (paid, closed or expired).
+    OrderNotPayable,
+    /// The order reached its limit of payment attempts.
+    TooManyAttempts,
+    /// The refund is more than the order's paid amount minus what is already refunded
+    /// or being refunded.
+    RefundExceedsRefundable,
+    /// The payment is older than the provider's refund window, or has too many refunds.
+    RefundNotAllowed,
+    /// The payment provider could not be reached or did not answer in time; nothing was
+    /// concluded (the request may be retried).
+    ProviderUnavailable,
     /// A dependency (the database) is unavailable.
     ServiceUnavailable,
     /// A bug or an unexpected failure; details are in the server log.
@@ -57,9 +71,15 @@ impl ErrorCode {
             }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IdempotencyConflict | Self::InvalidState | Self::RulesVersionConflict => {
-                StatusCode::CONFLICT
-            }
+            Self::MethodNotOffered => StatusCode::BAD_REQUEST,
+            Self::IdempotencyConflict
+            | Self::InvalidState
+            | Self::RulesVersionConflict
+            | Self::OrderNotPayable
+            | Self::TooManyAttempts
+            | Self::RefundExceedsRefundable
+            | Self::RefundNotAllowed => StatusCode::CONFLICT,
+            Self::ProviderUnavailable => StatusCode::BAD_GATEWAY,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -13,11 +13,13 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod business_lines;
+pub mod checkout;
 pub mod config;
 pub mod error;
 pub mod events;
 pub mod openapi;
 pub mod ops;
+pub mod payments;
 pub mod resource;
 pub mod secrets;
 pub mod state;
@@ -48,6 +50,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/pay-orders/{id}/close", post(api::pay_orders::close))
         .route(
+            "/pay-orders/{id}/refunds",
+            post(api::refunds::create).get(api::refunds::list),
+        )
+        .route("/refunds/{id}", get(api::refunds::get))
+        .route(
+            "/refunds/by-business-refund-no/{business_refund_no}",
+            get(api::refunds::get_by_business_no),
+        )
+        .route(
             "/pay-orders/{id}/notifications",
             get(api::notifications::list),
         )
@@ -63,6 +74,11 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .nest("/admin/v1", admin::api_router())
         .merge(admin::console_router())
+        .merge(checkout::router())
+        .route(
+            "/notify/{provider}/{merchant_account}",
+            post(payments::callbacks::receive),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))
@@ -124,8 +140,11 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = workers::spawn_all(&state, stop_rx);
     let app = router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
     for w in workers {

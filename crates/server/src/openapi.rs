@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations.
 
-use crate::api::{notifications, pay_orders};
+use crate::api::{notifications, pay_orders, refunds};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -15,6 +15,10 @@ use utoipa::{Modify, OpenApi};
         pay_orders::close,
         notifications::list,
         notifications::resend,
+        refunds::create,
+        refunds::list,
+        refunds::get,
+        refunds::get_by_business_no,
     ),
     modifiers(&Hmac)
 )]

@@ -162,3 +162,109 @@ pub struct NotificationList {
     /// The notifications, oldest first.
     pub data: Vec<NotificationResource>,
 }
+
+/// A payment attempt: one provider order for a pay order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PaymentAttemptResource {
+    /// paydesk's id (`pa_...`).
+    pub id: String,
+    /// Our number at the provider (`out_trade_no`).
+    pub attempt_no: String,
+    /// `wechatpay` or `alipay`.
+    pub provider: String,
+    /// Our merchant account id.
+    pub merchant_account: String,
+    /// The checkout method (`WECHAT_PAY`...).
+    pub method: String,
+    /// The provider product (`NATIVE`, `PAGE`...).
+    pub product: String,
+    /// Amount asked, minor units.
+    pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// `CREATING`, `PENDING`, `SUCCEEDED`, `CLOSED` or `FAILED`.
+    pub status: String,
+    /// The provider's transaction id.
+    pub provider_txn_id: Option<String>,
+    /// What the provider reported as paid, minor units.
+    pub paid_amount: Option<i64>,
+    /// Why a succeeded attempt is not the order's payment: `DUPLICATE`, `LATE`,
+    /// `AMOUNT_MISMATCH`.
+    pub flag: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC, when paid.
+    pub paid_at: Option<String>,
+}
+
+impl PaymentAttemptResource {
+    /// The resource for a stored attempt.
+    pub fn new(a: &paydesk_store::Attempt) -> Self {
+        PaymentAttemptResource {
+            id: a.id.clone(),
+            attempt_no: a.attempt_no.clone(),
+            provider: a.provider.as_str().to_owned(),
+            merchant_account: a.merchant_account.clone(),
+            method: a.method.clone(),
+            product: a.product.clone(),
+            amount: a.amount.minor(),
+            currency: a.amount.currency().code().to_owned(),
+            status: paydesk_core::transition::StateMachine::as_str(a.status).to_owned(),
+            provider_txn_id: a.provider_txn_id.clone(),
+            paid_amount: a.paid_amount_minor,
+            flag: a.flag.map(|f| f.as_str().to_owned()),
+            created_at: rfc3339(a.created_at_ms),
+            paid_at: a.paid_at_ms.map(rfc3339),
+        }
+    }
+}
+
+/// A refund.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RefundResource {
+    /// paydesk's id (`rf_...`).
+    pub id: String,
+    /// The pay order.
+    pub pay_order_id: String,
+    /// The business line's order number.
+    pub business_order_no: String,
+    /// The business line's refund number (business refunds only).
+    pub business_refund_no: Option<String>,
+    /// `BUSINESS`, or why paydesk refunded on its own: `DUPLICATE`, `LATE`,
+    /// `AMOUNT_MISMATCH`.
+    pub kind: String,
+    /// Minor units.
+    pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// `PENDING`, `PROCESSING`, `SUCCEEDED`, `FAILED` or `ABNORMAL` (needs offline handling).
+    pub status: String,
+    /// Shown to the buyer.
+    pub reason: Option<String>,
+    /// The last problem, when there was one.
+    pub last_error: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC, when the money went back.
+    pub succeeded_at: Option<String>,
+}
+
+impl RefundResource {
+    /// The resource for a stored refund.
+    pub fn new(r: &paydesk_store::Refund, business_order_no: &str) -> Self {
+        RefundResource {
+            id: r.id.clone(),
+            pay_order_id: r.pay_order_id.clone(),
+            business_order_no: business_order_no.to_owned(),
+            business_refund_no: r.business_refund_no.clone(),
+            kind: r.kind.as_str().to_owned(),
+            amount: r.amount.minor(),
+            currency: r.amount.currency().code().to_owned(),
+            status: paydesk_core::transition::StateMachine::as_str(r.status).to_owned(),
+            reason: r.reason.clone(),
+            last_error: r.last_error.clone(),
+            created_at: rfc3339(r.created_at_ms),
+            succeeded_at: r.succeeded_at_ms.map(rfc3339),
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Shared application state and the in-memory cache of business-line credentials.
 
 use crate::config::Config;
+use crate::payments::accounts::MerchantAccounts;
 use crate::secrets::MasterKey;
 use metrics_exporter_prometheus::PrometheusHandle;
 use paydesk_core::retry::RetrySchedule;
@@ -8,7 +9,7 @@ use paydesk_store::{BusinessLine, BusinessLineStatus, Store, StoreError};
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -85,6 +86,11 @@ pub struct Inner {
     pub instance_id: String,
     /// The active checkout rule set, swapped atomically on publish and by the poller.
     pub rules: crate::admin::engine::RulesHolder,
+    /// Parsed active-query schedule for pending attempts.
+    pub query_schedule: RetrySchedule,
+    /// Wakes the refund worker right after a commit that recorded a refund.
+    pub refunds_wake: Notify,
+    accounts: RwLock<Arc<MerchantAccounts>>,
     lines: Mutex<LineCache>,
 }
 
@@ -105,6 +111,7 @@ impl AppState {
     ) -> Result<Self, crate::config::ConfigError> {
         let retry_schedule = config.retry_schedule()?;
         let public_url = config.effective_public_url();
+        let query_schedule = config.query_schedule()?;
         Ok(AppState(Arc::new(Inner {
             store,
             master_key,
@@ -115,6 +122,9 @@ impl AppState {
             metrics,
             instance_id: paydesk_core::ids::new_id("inst"),
             rules: crate::admin::engine::RulesHolder::default(),
+            query_schedule,
+            refunds_wake: Notify::new(),
+            accounts: RwLock::new(Arc::new(MerchantAccounts::empty())),
             lines: Mutex::new(LineCache::default()),
         })))
     }
@@ -173,6 +183,23 @@ impl AppState {
         let line = self.activate(line)?;
         self.remember(&line);
         Ok(Some(line))
+    }
+
+    /// The merchant accounts in use now.
+    pub fn accounts(&self) -> Arc<MerchantAccounts> {
+        match self.accounts.read() {
+            Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the merchant accounts as a whole (calls in flight keep the old set).
+    pub fn set_merchant_accounts(&self, accounts: MerchantAccounts) {
+        let new = Arc::new(accounts);
+        match self.accounts.write() {
+            Ok(mut a) => *a = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
     }
 
     /// The business line with this id (cached for [`LINE_CACHE_TTL`]).

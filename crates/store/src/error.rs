@@ -9,6 +9,10 @@ pub enum StoreError {
     /// A stored value could not be read back as a domain value (a bug or tampering).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The caller passed a record the store refuses to write (a bug in the caller, e.g. a
+    /// business refund without its business refund number); nothing was written.
+    #[error("invalid request to the store: {0}")]
+    Invalid(String),
     /// The configuration (URL, path) is unusable.
     #[error("configuration: {0}")]
     Config(String),

@@ -23,8 +23,10 @@ mod error;
 pub mod generate;
 mod migrate;
 mod model;
+mod payments_model;
 mod queries;
 mod sql_archive;
+mod sql_payments;
 mod sql_rules;
 mod sql_store;
 #[cfg(feature = "test-support")]
@@ -35,6 +37,7 @@ pub use admin_model::*;
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
 pub use model::*;
+pub use payments_model::*;
 pub use sql_store::{MySqlStore, PostgresStore, SqliteStore};
 pub use tiered::TieredStore;
 
@@ -132,8 +135,9 @@ pub trait Store: Send + Sync + 'static {
     /// A pay order by its checkout token.
     async fn pay_order_by_checkout_token(&self, token: &str) -> Result<Option<PayOrder>>;
 
-    /// Closes a `WAITING` order and writes `event` in the same transaction. Refused
-    /// (nothing written) when the order is not `WAITING`.
+    /// Closes a `WAITING` order that has no open (`CREATING`/`PENDING`) attempt and writes
+    /// `event` in the same transaction. Refused (nothing written) otherwise: the caller
+    /// closes the open attempts at their provider first, then tries again.
     async fn close_pay_order(
         &self,
         id: &str,
@@ -184,6 +188,106 @@ pub trait Store: Send + Sync + 'static {
 
     /// Pending and failed counts.
     async fn outbox_stats(&self) -> Result<OutboxStats>;
+
+    // ---- attempts (acquiring) ----
+
+    /// Records a new attempt in state `CREATING` for a `WAITING`, unexpired order (at
+    /// `attempt.created_at_ms`) that has fewer than `max_attempts` attempts and no open
+    /// (`CREATING`/`PENDING`) attempt, inserting its never-archived `attempt_keys` row in the
+    /// same transaction. Serialised per order (the order row is locked by a conditional
+    /// version bump), so two concurrent pays of one order create at most one open attempt.
+    async fn create_attempt(
+        &self,
+        attempt: &NewAttempt,
+        max_attempts: i64,
+    ) -> Result<CreateAttemptOutcome>;
+
+    /// An attempt by id.
+    async fn attempt(&self, id: &str) -> Result<Option<Attempt>>;
+
+    /// An attempt by its number at the provider (`out_trade_no`).
+    async fn attempt_by_no(&self, attempt_no: &str) -> Result<Option<Attempt>>;
+
+    /// An attempt by the provider's transaction id.
+    async fn attempt_by_provider_txn_id(&self, provider_txn_id: &str) -> Result<Option<Attempt>>;
+
+    /// The attempts of an order, oldest first.
+    async fn attempts_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<Attempt>>;
+
+    /// Moves an attempt from `update.from` to `update.to` (`PENDING`, `CLOSED` or `FAILED`;
+    /// never `SUCCEEDED`), conditionally. Refused when it is not in `from`.
+    async fn update_attempt(&self, id: &str, update: &AttemptUpdate)
+        -> Result<Transition<Attempt>>;
+
+    /// After an active query that changed nothing: sets the next query time (`None`: stop)
+    /// and counts the query, if the attempt's version is still `expected_version`.
+    async fn schedule_attempt_query(
+        &self,
+        id: &str,
+        expected_version: i64,
+        next_query_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool>;
+
+    /// Up to `limit` attempts whose next query is due at `now_ms`, oldest due first.
+    async fn due_attempt_queries(&self, now_ms: i64, limit: i64) -> Result<Vec<Attempt>>;
+
+    /// Records a verified payment, in one transaction: the attempt becomes `SUCCEEDED`
+    /// (from any other state); then, if the amount equals the attempt's and the order is
+    /// `WAITING`, the order becomes `PAID` and `paid_event` is written; otherwise the
+    /// attempt is flagged (`AMOUNT_MISMATCH`, else `DUPLICATE` if the order is paid, else
+    /// `LATE`) and `auto_refund` is recorded with that kind (not for a held mismatch).
+    /// Idempotent: an attempt already `SUCCEEDED` changes nothing.
+    async fn record_payment_success(&self, success: &PaymentSuccess) -> Result<PaymentOutcome>;
+
+    /// Up to `limit` flagged attempts, newest first, for operators.
+    async fn flagged_attempts(&self, limit: i64) -> Result<Vec<Attempt>>;
+
+    // ---- refunds ----
+
+    /// Records a business refund `PENDING`, in one transaction: its `refund_keys` row
+    /// (business line + business refund number; a taken number returns `Existing`), its
+    /// `refund_nos` row, and the amount reserved on the order by a conditional update
+    /// (`status = PAID AND refunded_amount_minor + amount <= amount_minor`), so refunds
+    /// never exceed the paid amount under any concurrency. At most `max_refunds` refunds
+    /// per attempt.
+    async fn create_refund(
+        &self,
+        refund: &NewRefund,
+        max_refunds: i64,
+    ) -> Result<CreateRefundOutcome>;
+
+    /// A refund by id.
+    async fn refund(&self, id: &str) -> Result<Option<Refund>>;
+
+    /// A refund by business line and business refund number.
+    async fn refund_by_business_no(
+        &self,
+        business_line_id: &str,
+        business_refund_no: &str,
+    ) -> Result<Option<Refund>>;
+
+    /// A refund by our refund number at the provider.
+    async fn refund_by_no(&self, refund_no: &str) -> Result<Option<Refund>>;
+
+    /// The refunds of an order, oldest first.
+    async fn refunds_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<Refund>>;
+
+    /// Up to `limit` refunds whose next action is due at `now_ms`, oldest due first.
+    async fn due_refunds(&self, now_ms: i64, limit: i64) -> Result<Vec<Refund>>;
+
+    /// Applies `update` if the refund's version is still `update.expected_version` and the
+    /// state change is legal; a business refund that becomes `FAILED` releases its
+    /// reservation on the order in the same transaction; `update.event` is written with it.
+    async fn update_refund(&self, id: &str, update: &RefundUpdate) -> Result<Transition<Refund>>;
+
+    // ---- raw provider callbacks ----
+
+    /// Keeps a callback exactly as received.
+    async fn insert_raw_callback(&self, callback: &RawCallback) -> Result<()>;
+
+    /// The callbacks about an order, oldest first.
+    async fn raw_callbacks_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<RawCallback>>;
 
     // ---- checkout rule versions ----
 

@@ -20,6 +20,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "rules",
         include_str!("../migrations/sqlite/0002_rules.sql"),
     ),
+    (
+        3,
+        "payments",
+        include_str!("../migrations/sqlite/0003_payments.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -32,6 +37,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "rules",
         include_str!("../migrations/postgres/0002_rules.sql"),
     ),
+    (
+        3,
+        "payments",
+        include_str!("../migrations/postgres/0003_payments.sql"),
+    ),
 ];
 const MYSQL: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/mysql/0001_core.sql")),
@@ -39,6 +49,11 @@ const MYSQL: &[(i64, &str, &str)] = &[
         2,
         "rules",
         include_str!("../migrations/mysql/0002_rules.sql"),
+    ),
+    (
+        3,
+        "payments",
+        include_str!("../migrations/mysql/0003_payments.sql"),
     ),
 ];
 

@@ -98,7 +98,11 @@ pub struct PayOrder {
     pub status: PayOrderStatus,
     /// Amount to pay.
     pub amount: Amount,
-    /// Sum of successful refunds (same currency as `amount`).
+    /// Sum of the business refunds that have not failed: in flight (`PENDING`,
+    /// `PROCESSING`, `ABNORMAL`) and succeeded, same currency as `amount`. Reserved when a
+    /// refund is recorded (never past `amount`), released when one fails. Automatic
+    /// refunds (duplicate, late, wrong-amount payments) never count: that money was
+    /// never the order's.
     pub refunded_amount_minor: i64,
     /// What is being paid for.
     pub subject: String,

@@ -47,6 +47,7 @@ pub(crate) struct Queries {
     pub requeue_event: String,
     pub outbox_counts: String,
     pub rules: RuleQueries,
+    pub payments: PaymentQueries,
     pub archive: ArchiveQueries,
 }
 
@@ -197,10 +198,14 @@ impl Queries {
             pay_order_by_token: q(format!(
                 "SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE checkout_token = ?"
             )),
+            // Never while an attempt is open: the buyer could still pay it.
             close_pay_order: q(
                 "UPDATE pay_orders SET status = 'CLOSED', closed_at_ms = ?, \
                  updated_at_ms = ?, version = version + 1 \
-                 WHERE id = ? AND status = 'WAITING'"
+                 WHERE id = ? AND status = 'WAITING' \
+                 AND NOT EXISTS (SELECT 1 FROM payment_attempts a \
+                                 WHERE a.pay_order_id = pay_orders.id \
+                                 AND a.status IN ('CREATING', 'PENDING'))"
                     .into(),
             ),
             expired_waiting: q(format!(
@@ -257,7 +262,209 @@ impl Queries {
                  (SELECT COUNT(*) FROM outbox_events WHERE status = 'FAILED')"
                 .into(),
             rules: RuleQueries::new(backend),
+            payments: PaymentQueries::new(backend),
             archive: ArchiveQueries::new(backend),
+        }
+    }
+}
+
+/// Columns of `payment_attempts`, in the order of the `Attempt` model.
+pub(crate) const PAYMENT_ATTEMPT_COLS: &str =
+    "id, pay_order_id, attempt_no, merchant_account, provider, method, product, \
+     amount_minor, currency, status, provider_txn_id, paid_amount_minor, flag, paid_at_ms, \
+     next_query_at_ms, queries_made, created_at_ms, updated_at_ms, version";
+
+/// Columns of `refunds`, in the order of the `Refund` model.
+pub(crate) const REFUND_COLS: &str =
+    "id, business_line_id, pay_order_id, attempt_id, refund_no, business_refund_no, kind, \
+     amount_minor, currency, reason, status, provider_refund_id, tries, next_action_at_ms, \
+     last_error, created_at_ms, updated_at_ms, succeeded_at_ms, version";
+
+/// Columns of `provider_callbacks`, in the order of the `RawCallback` model.
+pub(crate) const CALLBACK_COLS: &str =
+    "id, provider, merchant_account, received_at_ms, headers_json, body, outcome, \
+     attempt_no, pay_order_id";
+
+/// Statements for attempts, refunds and raw provider callbacks (`sql_payments.rs`).
+///
+/// Transactions that decide on a pay order take its row lock first (a conditional
+/// update, or `lock_order`), so every later read in them sees what the previous holder
+/// committed: under PostgreSQL's READ COMMITTED each statement takes a new snapshot, and
+/// a MySQL REPEATABLE READ snapshot starts at the first plain read, which comes after
+/// the lock. SQLite's `BEGIN IMMEDIATE` serialises writers outright.
+pub(crate) struct PaymentQueries {
+    pub lock_order: String,
+    pub lock_waiting_order: String,
+    pub count_attempts: String,
+    pub open_attempt: String,
+    pub insert_attempt_key: String,
+    pub insert_attempt: String,
+    pub attempt_by_id: String,
+    pub attempt_by_no: String,
+    pub attempt_by_txn: String,
+    pub attempts_for_order: String,
+    pub update_attempt: String,
+    pub schedule_query: String,
+    pub due_queries: String,
+    pub succeed_attempt: String,
+    pub mark_paid: String,
+    pub flagged: String,
+    pub insert_refund_key: String,
+    pub insert_refund_no: String,
+    pub insert_refund: String,
+    pub reserve_refund: String,
+    pub release_refund: String,
+    pub paid_attempt_of_order: String,
+    pub count_refunds_of_attempt: String,
+    pub refund_by_id: String,
+    pub refund_by_business_no: String,
+    pub refund_by_no: String,
+    pub refunds_for_order: String,
+    pub due_refunds: String,
+    pub update_refund: String,
+    pub insert_callback: String,
+    pub callbacks_for_order: String,
+}
+
+impl PaymentQueries {
+    fn new(backend: Backend) -> Self {
+        let q = |s: String| backend.placeholders(&s);
+        // SQLite has no row locks (and needs none: BEGIN IMMEDIATE); the others lock
+        // the row and read its latest committed state.
+        let for_update = match backend {
+            Backend::Sqlite => "",
+            _ => " FOR UPDATE",
+        };
+        PaymentQueries {
+            lock_order: q(format!(
+                "SELECT {PAY_ORDER_COLS} FROM pay_orders WHERE id = ?{for_update}"
+            )),
+            // `(now, id, now)`: locks a payable order for a new attempt.
+            lock_waiting_order: q("UPDATE pay_orders SET version = version + 1, \
+                 updated_at_ms = ? WHERE id = ? AND status = 'WAITING' AND expire_at_ms > ?"
+                .into()),
+            count_attempts: q(
+                "SELECT COUNT(*) FROM payment_attempts WHERE pay_order_id = ?".into(),
+            ),
+            open_attempt: q(format!(
+                "SELECT {PAYMENT_ATTEMPT_COLS} FROM payment_attempts \
+                 WHERE pay_order_id = ? AND status IN ('CREATING', 'PENDING') \
+                 ORDER BY created_at_ms, id LIMIT 1"
+            )),
+            insert_attempt_key: q("INSERT INTO attempt_keys \
+                 (attempt_no, pay_order_id, created_at_ms) VALUES (?, ?, ?)"
+                .into()),
+            insert_attempt: q(format!(
+                "INSERT INTO payment_attempts ({PAYMENT_ATTEMPT_COLS}) VALUES \
+                 (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            attempt_by_id: q(format!(
+                "SELECT {PAYMENT_ATTEMPT_COLS} FROM payment_attempts WHERE id = ?"
+            )),
+            attempt_by_no: q(format!(
+                "SELECT {PAYMENT_ATTEMPT_COLS} FROM payment_attempts WHERE attempt_no = ?"
+            )),
+            attempt_by_txn: q(format!(
+                "SELECT {PAYMENT_ATTEMPT_COLS} FROM payment_attempts \
+                 WHERE provider_txn_id = ? ORDER BY created_at_ms, id LIMIT 1"
+            )),
+            attempts_for_order: q(format!(
+                "SELECT {PAYMENT_ATTEMPT_COLS} FROM payment_attempts WHERE pay_order_id = ? \
+                 ORDER BY created_at_ms, id"
+            )),
+            // `(to, txn id, next query, now, id, from)`
+            update_attempt: q("UPDATE payment_attempts SET status = ?, \
+                 provider_txn_id = COALESCE(?, provider_txn_id), next_query_at_ms = ?, \
+                 updated_at_ms = ?, version = version + 1 WHERE id = ? AND status = ?"
+                .into()),
+            // `(next query, now, id, version)`
+            schedule_query: q("UPDATE payment_attempts SET next_query_at_ms = ?, \
+                 queries_made = queries_made + 1, updated_at_ms = ?, version = version + 1 \
+                 WHERE id = ? AND version = ?"
+                .into()),
+            due_queries: q(format!(
+                "SELECT {PAYMENT_ATTEMPT_COLS} FROM payment_attempts \
+                 WHERE next_query_at_ms IS NOT NULL AND next_query_at_ms <= ? \
+                 ORDER BY next_query_at_ms, id LIMIT ?"
+            )),
+            // `(txn id, paid amount, flag, paid at, now, id)`
+            succeed_attempt: q("UPDATE payment_attempts SET status = 'SUCCEEDED', \
+                 provider_txn_id = COALESCE(?, provider_txn_id), paid_amount_minor = ?, \
+                 flag = ?, paid_at_ms = ?, next_query_at_ms = NULL, updated_at_ms = ?, \
+                 version = version + 1 WHERE id = ? AND status <> 'SUCCEEDED'"
+                .into()),
+            // `(paid at, now, id)`
+            mark_paid: q("UPDATE pay_orders SET status = 'PAID', paid_at_ms = ?, \
+                 updated_at_ms = ?, version = version + 1 WHERE id = ? AND status = 'WAITING'"
+                .into()),
+            flagged: q(format!(
+                "SELECT {PAYMENT_ATTEMPT_COLS} FROM payment_attempts WHERE flag IS NOT NULL \
+                 ORDER BY updated_at_ms DESC, id DESC LIMIT ?"
+            )),
+            insert_refund_key: q("INSERT INTO refund_keys \
+                 (business_line_id, business_refund_no, refund_id, created_at_ms) \
+                 VALUES (?, ?, ?, ?)"
+                .into()),
+            insert_refund_no: q(
+                "INSERT INTO refund_nos (refund_no, refund_id, created_at_ms) \
+                 VALUES (?, ?, ?)"
+                    .into(),
+            ),
+            insert_refund: q(format!(
+                "INSERT INTO refunds ({REFUND_COLS}) VALUES \
+                 (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            // `(amount, now, id, currency, amount)`: the reservation; never past the paid
+            // amount, whatever runs at the same time.
+            reserve_refund: q("UPDATE pay_orders \
+                 SET refunded_amount_minor = refunded_amount_minor + ?, \
+                 version = version + 1, updated_at_ms = ? \
+                 WHERE id = ? AND status = 'PAID' AND currency = ? \
+                 AND refunded_amount_minor + ? <= amount_minor"
+                .into()),
+            // `(amount, now, id, amount)`: gives a failed refund's reservation back.
+            release_refund: q("UPDATE pay_orders \
+                 SET refunded_amount_minor = refunded_amount_minor - ?, \
+                 version = version + 1, updated_at_ms = ? \
+                 WHERE id = ? AND refunded_amount_minor >= ?"
+                .into()),
+            paid_attempt_of_order: q("SELECT COUNT(*) FROM payment_attempts \
+                 WHERE id = ? AND pay_order_id = ? AND status = 'SUCCEEDED' AND flag IS NULL"
+                .into()),
+            count_refunds_of_attempt: q("SELECT COUNT(*) FROM refunds WHERE attempt_id = ?".into()),
+            refund_by_id: q(format!("SELECT {REFUND_COLS} FROM refunds WHERE id = ?")),
+            refund_by_business_no: q(format!(
+                "SELECT {REFUND_COLS} FROM refunds \
+                 WHERE business_line_id = ? AND business_refund_no = ?"
+            )),
+            refund_by_no: q(format!(
+                "SELECT {REFUND_COLS} FROM refunds WHERE refund_no = ?"
+            )),
+            refunds_for_order: q(format!(
+                "SELECT {REFUND_COLS} FROM refunds WHERE pay_order_id = ? \
+                 ORDER BY created_at_ms, id"
+            )),
+            due_refunds: q(format!(
+                "SELECT {REFUND_COLS} FROM refunds \
+                 WHERE next_action_at_ms <= ? AND status IN ('PENDING', 'PROCESSING') \
+                 ORDER BY next_action_at_ms, id LIMIT ?"
+            )),
+            // `(status, provider id, try inc, next action, error, succeeded at, now,
+            //   id, version, current status)`
+            update_refund: q("UPDATE refunds SET status = ?, \
+                 provider_refund_id = COALESCE(?, provider_refund_id), tries = tries + ?, \
+                 next_action_at_ms = ?, last_error = COALESCE(?, last_error), \
+                 succeeded_at_ms = COALESCE(?, succeeded_at_ms), updated_at_ms = ?, \
+                 version = version + 1 WHERE id = ? AND version = ? AND status = ?"
+                .into()),
+            insert_callback: q(format!(
+                "INSERT INTO provider_callbacks ({CALLBACK_COLS}) VALUES \
+                 (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            callbacks_for_order: q(format!(
+                "SELECT {CALLBACK_COLS} FROM provider_callbacks WHERE pay_order_id = ? \
+                 ORDER BY received_at_ms, id"
+            )),
         }
     }
 }

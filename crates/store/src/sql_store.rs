@@ -259,7 +259,7 @@ macro_rules! impl_store {
                 })
             }
 
-            async fn insert_event_tx(
+            pub(crate) async fn insert_event_tx(
                 &self,
                 tx: &mut Transaction<'static, $db>,
                 e: &NewEvent,
@@ -361,6 +361,13 @@ macro_rules! impl_store {
                 event: &NewEvent,
             ) -> Result<Transition<PayOrder>> {
                 let mut tx = self.write_tx().await?;
+                // The order's row lock first: the open-attempt check below then sees every
+                // attempt committed before it (PostgreSQL would otherwise re-check only the
+                // order row after waiting for a concurrent `create_attempt`).
+                sqlx::query(&self.q.payments.lock_order)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let done = sqlx::query(&self.q.close_pay_order)
                     .bind(now_ms)
                     .bind(now_ms)
@@ -675,6 +682,119 @@ macro_rules! impl_store {
                 } else {
                     Ok(Transition::Refused(now))
                 }
+            }
+
+            async fn create_attempt(
+                &self,
+                attempt: &NewAttempt,
+                max_attempts: i64,
+            ) -> Result<CreateAttemptOutcome> {
+                with_retry!(self.pay_create_attempt(attempt, max_attempts).await)
+            }
+
+            async fn attempt(&self, id: &str) -> Result<Option<Attempt>> {
+                self.pay_attempt(id).await
+            }
+
+            async fn attempt_by_no(&self, attempt_no: &str) -> Result<Option<Attempt>> {
+                self.pay_attempt_by_no(attempt_no).await
+            }
+
+            async fn attempt_by_provider_txn_id(
+                &self,
+                provider_txn_id: &str,
+            ) -> Result<Option<Attempt>> {
+                self.pay_attempt_by_txn(provider_txn_id).await
+            }
+
+            async fn attempts_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<Attempt>> {
+                self.pay_attempts_for_order(pay_order_id).await
+            }
+
+            async fn update_attempt(
+                &self,
+                id: &str,
+                update: &AttemptUpdate,
+            ) -> Result<Transition<Attempt>> {
+                with_retry!(self.pay_update_attempt(id, update).await)
+            }
+
+            async fn schedule_attempt_query(
+                &self,
+                id: &str,
+                expected_version: i64,
+                next_query_at_ms: Option<i64>,
+                now_ms: i64,
+            ) -> Result<bool> {
+                self.pay_schedule_query(id, expected_version, next_query_at_ms, now_ms)
+                    .await
+            }
+
+            async fn due_attempt_queries(&self, now_ms: i64, limit: i64) -> Result<Vec<Attempt>> {
+                self.pay_due_queries(now_ms, limit).await
+            }
+
+            async fn record_payment_success(
+                &self,
+                success: &PaymentSuccess,
+            ) -> Result<PaymentOutcome> {
+                with_retry!(self.pay_record_success(success).await)
+            }
+
+            async fn flagged_attempts(&self, limit: i64) -> Result<Vec<Attempt>> {
+                self.pay_flagged(limit).await
+            }
+
+            async fn create_refund(
+                &self,
+                refund: &NewRefund,
+                max_refunds: i64,
+            ) -> Result<CreateRefundOutcome> {
+                with_retry!(self.pay_create_refund(refund, max_refunds).await)
+            }
+
+            async fn refund(&self, id: &str) -> Result<Option<Refund>> {
+                self.pay_refund(id).await
+            }
+
+            async fn refund_by_business_no(
+                &self,
+                business_line_id: &str,
+                business_refund_no: &str,
+            ) -> Result<Option<Refund>> {
+                self.pay_refund_by_business_no(business_line_id, business_refund_no)
+                    .await
+            }
+
+            async fn refund_by_no(&self, refund_no: &str) -> Result<Option<Refund>> {
+                self.pay_refund_by_no(refund_no).await
+            }
+
+            async fn refunds_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<Refund>> {
+                self.pay_refunds_for_order(pay_order_id).await
+            }
+
+            async fn due_refunds(&self, now_ms: i64, limit: i64) -> Result<Vec<Refund>> {
+                self.pay_due_refunds(now_ms, limit).await
+            }
+
+            async fn update_refund(
+                &self,
+                id: &str,
+                update: &RefundUpdate,
+            ) -> Result<Transition<Refund>> {
+                with_retry!(self.pay_update_refund(id, update).await)
+            }
+
+            async fn insert_raw_callback(&self, callback: &RawCallback) -> Result<()> {
+                self.pay_insert_callback(callback).await
+            }
+
+            async fn raw_callbacks_for_pay_order(
+                &self,
+                pay_order_id: &str,
+            ) -> Result<Vec<RawCallback>> {
+                self.pay_callbacks_for_order(pay_order_id).await
             }
 
             async fn publish_rule_version(

@@ -47,6 +47,22 @@ impl TieredStore {
         }
         Ok(())
     }
+
+    /// Back-fills the order of an attempt (wherever the attempt is) if hot lacks it.
+    async fn ensure_attempt_order_hot(&self, attempt_id: &str) -> Result<()> {
+        if let Some(a) = self.attempt(attempt_id).await? {
+            self.ensure_hot(&a.pay_order_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Back-fills the order of a refund (wherever the refund is) if hot lacks it.
+    async fn ensure_refund_order_hot(&self, refund_id: &str) -> Result<()> {
+        if let Some(r) = self.refund(refund_id).await? {
+            self.ensure_hot(&r.pay_order_id).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -244,6 +260,209 @@ impl Store for TieredStore {
 
     async fn outbox_stats(&self) -> Result<OutboxStats> {
         self.hot.outbox_stats().await
+    }
+
+    async fn create_attempt(
+        &self,
+        attempt: &NewAttempt,
+        max_attempts: i64,
+    ) -> Result<CreateAttemptOutcome> {
+        // Only WAITING orders are payable, and those are never archived.
+        match self.hot.create_attempt(attempt, max_attempts).await? {
+            CreateAttemptOutcome::OrderNotPayable(None) => Ok(
+                CreateAttemptOutcome::OrderNotPayable(self.pay_order(&attempt.pay_order_id).await?),
+            ),
+            other => Ok(other),
+        }
+    }
+
+    async fn attempt(&self, id: &str) -> Result<Option<Attempt>> {
+        if let Some(a) = self.hot.attempt(id).await? {
+            return Ok(Some(a));
+        }
+        if let Some(a) = self.cold.attempt(id).await? {
+            return Ok(Some(a));
+        }
+        self.hot.attempt(id).await
+    }
+
+    async fn attempt_by_no(&self, attempt_no: &str) -> Result<Option<Attempt>> {
+        if let Some(a) = self.hot.attempt_by_no(attempt_no).await? {
+            return Ok(Some(a));
+        }
+        if let Some(a) = self.cold.attempt_by_no(attempt_no).await? {
+            return Ok(Some(a));
+        }
+        self.hot.attempt_by_no(attempt_no).await
+    }
+
+    async fn attempt_by_provider_txn_id(&self, provider_txn_id: &str) -> Result<Option<Attempt>> {
+        if let Some(a) = self.hot.attempt_by_provider_txn_id(provider_txn_id).await? {
+            return Ok(Some(a));
+        }
+        if let Some(a) = self
+            .cold
+            .attempt_by_provider_txn_id(provider_txn_id)
+            .await?
+        {
+            return Ok(Some(a));
+        }
+        self.hot.attempt_by_provider_txn_id(provider_txn_id).await
+    }
+
+    async fn attempts_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<Attempt>> {
+        let hot = self.hot.attempts_for_pay_order(pay_order_id).await?;
+        if !hot.is_empty() {
+            return Ok(hot);
+        }
+        self.cold.attempts_for_pay_order(pay_order_id).await
+    }
+
+    async fn update_attempt(
+        &self,
+        id: &str,
+        update: &AttemptUpdate,
+    ) -> Result<Transition<Attempt>> {
+        self.ensure_attempt_order_hot(id).await?;
+        self.hot.update_attempt(id, update).await
+    }
+
+    async fn schedule_attempt_query(
+        &self,
+        id: &str,
+        expected_version: i64,
+        next_query_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool> {
+        self.ensure_attempt_order_hot(id).await?;
+        self.hot
+            .schedule_attempt_query(id, expected_version, next_query_at_ms, now_ms)
+            .await
+    }
+
+    async fn due_attempt_queries(&self, now_ms: i64, limit: i64) -> Result<Vec<Attempt>> {
+        self.hot.due_attempt_queries(now_ms, limit).await
+    }
+
+    async fn record_payment_success(&self, success: &PaymentSuccess) -> Result<PaymentOutcome> {
+        self.ensure_attempt_order_hot(&success.attempt_id).await?;
+        self.hot.record_payment_success(success).await
+    }
+
+    async fn flagged_attempts(&self, limit: i64) -> Result<Vec<Attempt>> {
+        let mut all = self.hot.flagged_attempts(limit).await?;
+        for a in self.cold.flagged_attempts(limit).await? {
+            if !all.iter().any(|h| h.id == a.id) {
+                all.push(a);
+            }
+        }
+        all.sort_by(|a, b| (b.updated_at_ms, &b.id).cmp(&(a.updated_at_ms, &a.id)));
+        all.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(all)
+    }
+
+    async fn create_refund(
+        &self,
+        refund: &NewRefund,
+        max_refunds: i64,
+    ) -> Result<CreateRefundOutcome> {
+        self.ensure_hot(&refund.pay_order_id).await?;
+        match self.hot.create_refund(refund, max_refunds).await {
+            Err(StoreError::Conflict(m)) => {
+                // The number may be held by an archived refund: its key stays in hot,
+                // the refund itself is in cold.
+                if let (Some(no), Some(order)) = (
+                    refund.business_refund_no.as_deref(),
+                    self.pay_order(&refund.pay_order_id).await?,
+                ) {
+                    if let Some(existing) = self
+                        .cold
+                        .refund_by_business_no(&order.business_line_id, no)
+                        .await?
+                    {
+                        return Ok(CreateRefundOutcome::Existing(existing));
+                    }
+                }
+                Err(StoreError::Conflict(m))
+            }
+            other => other,
+        }
+    }
+
+    async fn refund(&self, id: &str) -> Result<Option<Refund>> {
+        if let Some(r) = self.hot.refund(id).await? {
+            return Ok(Some(r));
+        }
+        if let Some(r) = self.cold.refund(id).await? {
+            return Ok(Some(r));
+        }
+        self.hot.refund(id).await
+    }
+
+    async fn refund_by_business_no(
+        &self,
+        business_line_id: &str,
+        business_refund_no: &str,
+    ) -> Result<Option<Refund>> {
+        if let Some(r) = self
+            .hot
+            .refund_by_business_no(business_line_id, business_refund_no)
+            .await?
+        {
+            return Ok(Some(r));
+        }
+        if let Some(r) = self
+            .cold
+            .refund_by_business_no(business_line_id, business_refund_no)
+            .await?
+        {
+            return Ok(Some(r));
+        }
+        self.hot
+            .refund_by_business_no(business_line_id, business_refund_no)
+            .await
+    }
+
+    async fn refund_by_no(&self, refund_no: &str) -> Result<Option<Refund>> {
+        if let Some(r) = self.hot.refund_by_no(refund_no).await? {
+            return Ok(Some(r));
+        }
+        if let Some(r) = self.cold.refund_by_no(refund_no).await? {
+            return Ok(Some(r));
+        }
+        self.hot.refund_by_no(refund_no).await
+    }
+
+    async fn refunds_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<Refund>> {
+        let hot = self.hot.refunds_for_pay_order(pay_order_id).await?;
+        if !hot.is_empty() {
+            return Ok(hot);
+        }
+        self.cold.refunds_for_pay_order(pay_order_id).await
+    }
+
+    async fn due_refunds(&self, now_ms: i64, limit: i64) -> Result<Vec<Refund>> {
+        self.hot.due_refunds(now_ms, limit).await
+    }
+
+    async fn update_refund(&self, id: &str, update: &RefundUpdate) -> Result<Transition<Refund>> {
+        self.ensure_refund_order_hot(id).await?;
+        self.hot.update_refund(id, update).await
+    }
+
+    async fn insert_raw_callback(&self, callback: &RawCallback) -> Result<()> {
+        if let Some(order) = &callback.pay_order_id {
+            self.ensure_hot(order).await?;
+        }
+        self.hot.insert_raw_callback(callback).await
+    }
+
+    async fn raw_callbacks_for_pay_order(&self, pay_order_id: &str) -> Result<Vec<RawCallback>> {
+        let hot = self.hot.raw_callbacks_for_pay_order(pay_order_id).await?;
+        if !hot.is_empty() {
+            return Ok(hot);
+        }
+        self.cold.raw_callbacks_for_pay_order(pay_order_id).await
     }
 
     async fn publish_rule_version(

@@ -10,6 +10,7 @@ pub mod candidate;
 pub mod console;
 pub mod decisions;
 pub mod engine;
+pub mod lookup;
 pub mod operators;
 pub mod rules_api;
 pub mod session;
@@ -40,6 +41,8 @@ pub fn api_router() -> Router<AppState> {
         .route("/rules/publish", post(rules_api::publish))
         .route("/rules/rollback", post(rules_api::rollback))
         .route("/decisions", post(decisions::decide))
+        .route("/lookup", get(lookup::lookup))
+        .route("/flagged-attempts", get(lookup::flagged))
 }
 
 /// The console page and its assets.

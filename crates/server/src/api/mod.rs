@@ -2,6 +2,7 @@
 
 pub mod notifications;
 pub mod pay_orders;
+pub mod refunds;
 
 use crate::error::{ApiError, ApiResult};
 use serde::de::DeserializeOwned;

@@ -4,7 +4,6 @@
 use super::parse_json;
 use crate::auth::{Caller, VerifiedBody};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::events;
 use crate::resource::PayOrderResource;
 use crate::state::AppState;
 use crate::time::{now_ms, parse_rfc3339_ms};
@@ -12,8 +11,8 @@ use crate::urls;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use paydesk_core::{ids, Amount, Currency, EventType, PayOrderStatus};
-use paydesk_store::{CreateOutcome, NewPayOrder, PayOrder, Transition};
+use paydesk_core::{ids, Amount, Currency, PayOrderStatus};
+use paydesk_store::{CreateOutcome, NewPayOrder, PayOrder};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -340,7 +339,8 @@ fn close_answer(state: &AppState, order: &PayOrder) -> ApiResult<Json<PayOrderRe
     responses(
         (status = 200, description = "Closed (now or before)", body = PayOrderResource),
         (status = 404, description = "NOT_FOUND", body = ErrorBody),
-        (status = 409, description = "INVALID_STATE: the order is PAID", body = ErrorBody)),
+        (status = 409, description = "INVALID_STATE: the order is PAID (also when a provider reports the open attempt paid while closing)", body = ErrorBody),
+        (status = 502, description = "PROVIDER_UNAVAILABLE: an open attempt could not be closed at its provider; nothing changed", body = ErrorBody)),
     security(("paydesk_hmac" = [])))]
 pub async fn close(
     State(state): State<AppState>,
@@ -351,22 +351,13 @@ pub async fn close(
     if order.status != PayOrderStatus::Waiting {
         return close_answer(&state, &order);
     }
-    let now = now_ms();
-    let event = events::pay_order_event(
-        EventType::PayOrderClosed,
-        &events::closed(&order, now),
-        &state.public_url,
-        now,
-    );
-    match state.store.close_pay_order(&order.id, now, &event).await? {
-        Transition::Applied(closed) => {
-            state.outbox_wake.notify_one();
-            tracing::info!(pay_order_id = %closed.id, "pay order closed by business line");
-            Ok(Json(PayOrderResource::new(&closed, &state.public_url)))
-        }
-        Transition::Refused(Some(now_order)) => close_answer(&state, &now_order),
-        Transition::Refused(None) => Err(ApiError::not_found("pay order")),
+    // Open attempts are closed at their providers first; a provider that reports the
+    // attempt paid makes the order PAID and this close a 409.
+    let after = crate::payments::flow::close_order(&state, &order).await?;
+    if after.status == PayOrderStatus::Closed {
+        tracing::info!(pay_order_id = %after.id, "pay order closed by business line");
     }
+    close_answer(&state, &after)
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
-//! Closes `WAITING` orders past their expiry, each with its `pay_order.closed` event in
-//! the same transaction. The close is conditional, so a payment that lands first wins
-//! and two instances never close one order twice.
+//! Closes `WAITING` orders past their expiry: their open attempts at the provider first,
+//! then the order with its `pay_order.closed` event in the same transaction. The close is
+//! conditional, so a payment that lands first wins and two instances never close one
+//! order twice.
 
-use crate::events;
+use crate::payments::flow::{self, FlowError};
 use crate::state::AppState;
 use crate::time::now_ms;
-use paydesk_core::EventType;
-use paydesk_store::Transition;
+use paydesk_core::PayOrderStatus;
 use tokio::sync::watch;
 
 /// Runs until shutdown.
@@ -28,25 +28,28 @@ pub async fn pass(state: &AppState) -> Result<usize, paydesk_store::StoreError> 
         let now = now_ms();
         let due = state.store.expired_waiting_orders(now, batch).await?;
         let n = due.len();
+        let mut stuck = 0;
         for order in due {
-            let event = events::pay_order_event(
-                EventType::PayOrderClosed,
-                &events::closed(&order, now),
-                &state.public_url,
-                now,
-            );
-            if let Transition::Applied(o) =
-                state.store.close_pay_order(&order.id, now, &event).await?
-            {
-                closed += 1;
-                metrics::counter!("paydesk_pay_orders_expired_total").increment(1);
-                tracing::info!(pay_order_id = %o.id, "pay order expired and closed");
+            match flow::close_order(state, &order).await {
+                Ok(o) if o.status == PayOrderStatus::Closed => {
+                    closed += 1;
+                    metrics::counter!("paydesk_pay_orders_expired_total").increment(1);
+                    tracing::info!(pay_order_id = %o.id, "pay order expired and closed");
+                }
+                Ok(_) => {}
+                Err(FlowError::Store(e)) => return Err(e),
+                Err(e) => {
+                    // A provider did not answer: the order stays WAITING and is tried on
+                    // the next pass.
+                    stuck += 1;
+                    tracing::warn!(pay_order_id = %order.id, error = %e, "expired order not closed yet");
+                }
             }
         }
         if closed > 0 {
             state.outbox_wake.notify_one();
         }
-        if (n as i64) < batch {
+        if (n as i64) < batch || stuck > 0 {
             return Ok(closed);
         }
     }

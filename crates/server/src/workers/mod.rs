@@ -2,9 +2,11 @@
 //! and claims rows through conditional updates so several instances can run them
 //! against one database.
 
+pub mod attempts;
 pub mod dispatcher;
 pub mod expiry;
 pub mod nonces;
+pub mod refunds;
 pub mod rules;
 
 use crate::state::AppState;
@@ -17,6 +19,8 @@ pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinH
         tokio::spawn(dispatcher::run(state.clone(), shutdown.clone())),
         tokio::spawn(expiry::run(state.clone(), shutdown.clone())),
         tokio::spawn(nonces::run(state.clone(), shutdown.clone())),
+        tokio::spawn(attempts::run(state.clone(), shutdown.clone())),
+        tokio::spawn(refunds::run(state.clone(), shutdown.clone())),
         tokio::spawn(rules::run(state.clone(), shutdown)),
     ]
 }
