@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Browser test of the operator console: starts `paydesk serve` on a temporary data
-# directory and a free port, creates an admin operator with `paydesk operator add`, and
-# drives Debian's Chromium (playwright-core) through console.test.mjs.
+# Browser tests in Debian's Chromium (playwright-core): the operator console
+# (console.test.mjs) and the buyer's checkout paid in the sandbox wallet as a phone and as a
+# desktop (checkout.test.mjs). Starts `paydesk serve` on a temporary data directory and free
+# ports (its embedded sandbox included), creates an admin and a viewer operator and the
+# `secondhand` business line, then runs both scripts.
 #
-#   e2e/run.sh PATH/TO/paydesk
+#   e2e/run.sh PATH/TO/paydesk            # both
+#   E2E_ONLY=checkout e2e/run.sh PATH     # one of console, checkout
 #
-# Screenshots go to e2e/artifacts/. Exits non-zero on failure; the last line is
-# `N passed, M failed`.
+# Screenshots go to e2e/artifacts/ (kept: test artifacts), with serve.log. Exits non-zero on
+# failure; the last line is `N passed, M failed` over both scripts.
 set -euo pipefail
 PAYDESK=$(realpath "${1:?usage: e2e/run.sh PATH/TO/paydesk}")
 cd "$(dirname "$0")"
@@ -20,8 +23,14 @@ if [ ! -d node_modules/playwright-core ]; then
 fi
 rm -rf artifacts && mkdir -p artifacts
 WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-"$PAYDESK" --data-dir "$WORK/data" serve --listen "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+PORT=$(free_port)
+SANDBOX_PORT=$(free_port)
+NOTIFY_PORT=$(free_port)
+PAYDESK_SANDBOX_LISTEN="127.0.0.1:$SANDBOX_PORT" \
+  "$PAYDESK" --data-dir "$WORK/data" serve --listen "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 SERVE_PID=$!
 cleanup() {
   kill "$SERVE_PID" 2>/dev/null || true
@@ -39,5 +48,35 @@ TOKEN=$("$PAYDESK" --data-dir "$WORK/data" operator add e2e-admin --role admin -
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 VIEWER=$("$PAYDESK" --data-dir "$WORK/data" operator add e2e-viewer --role viewer --json \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-PAYDESK_E2E_BASE="http://127.0.0.1:$PORT" PAYDESK_E2E_TOKEN="$TOKEN" PAYDESK_E2E_VIEWER="$VIEWER" \
-  CHROMIUM="$CHROMIUM" node console.test.mjs
+LINE=$("$PAYDESK" --data-dir "$WORK/data" business-line add secondhand \
+  --notify-url "http://127.0.0.1:$NOTIFY_PORT/notify" --allow-url "http://127.0.0.1:$NOTIFY_PORT/shop/" --json)
+export CHROMIUM PAYDESK_E2E_BASE="http://127.0.0.1:$PORT" PAYDESK_E2E_TOKEN="$TOKEN" PAYDESK_E2E_VIEWER="$VIEWER"
+export PAYDESK_E2E_SANDBOX="http://127.0.0.1:$SANDBOX_PORT" PAYDESK_E2E_NOTIFY_PORT="$NOTIFY_PORT"
+PAYDESK_E2E_APP_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["app_id"])' "$LINE")
+PAYDESK_E2E_SECRET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret"])' "$LINE")
+export PAYDESK_E2E_APP_ID PAYDESK_E2E_SECRET
+for _ in $(seq 1 100); do
+  if curl -fsS "$PAYDESK_E2E_SANDBOX/sandbox/health" >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+
+# Each script ends with `N passed, M failed`; the sum is the last line of this one.
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+for t in console checkout; do
+  if [ -n "${E2E_ONLY:-}" ] && [ "$E2E_ONLY" != "$t" ]; then continue; fi
+  echo "== $t.test.mjs"
+  set +e
+  node "$t.test.mjs" | tee "$WORK/$t.out"
+  rc=${PIPESTATUS[0]}
+  set -e
+  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/$t.out" | tail -1 || true)
+  if [ -z "$summary" ]; then summary="0 passed, 1 failed"; fi
+  p=$(echo "$summary" | cut -d' ' -f1)
+  f=$(echo "$summary" | cut -d' ' -f3)
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  TOTAL_PASSED=$((TOTAL_PASSED + p))
+  TOTAL_FAILED=$((TOTAL_FAILED + f))
+done
+echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+[ "$TOTAL_FAILED" -eq 0 ] && [ "$TOTAL_PASSED" -gt 0 ]
