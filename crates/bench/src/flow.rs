@@ -8,6 +8,8 @@
 //! Also timed: from the buyer's payment at the provider (the sandbox's pay call, which
 //! queues the callback) to the business notification arriving. The peer measured in the
 //! same run, on the same server, is create-pay-order alone: one of the flow's four calls.
+//! The sandbox keeps its state in memory here (it normally saves every change to disk),
+//! so its own storage is not what is measured.
 
 use crate::api::{business_line_for, run_level, scratch_db, wait_ready};
 use crate::machine;
@@ -99,7 +101,10 @@ async fn create(env: &Env, no: &str) -> Option<Value> {
     let r = env
         .client
         .post(format!("{}/v1/pay-orders", env.base))
-        .header("authorization", signed(env, "POST", "/v1/pay-orders", &body))
+        .header(
+            "authorization",
+            signed(env, "POST", "/v1/pay-orders", &body),
+        )
         .header("content-type", "application/json")
         .body(body)
         .send()
@@ -115,7 +120,11 @@ async fn create(env: &Env, no: &str) -> Option<Value> {
 async fn one_flow(env: &Env, no: &str) -> Option<Duration> {
     let order = create(env, no).await?;
     let id = order["id"].as_str()?.to_owned();
-    let token = order["checkout_url"].as_str()?.rsplit('/').next()?.to_owned();
+    let token = order["checkout_url"]
+        .as_str()?
+        .rsplit('/')
+        .next()?
+        .to_owned();
     let opts: Value = env
         .client
         .get(format!("{}/checkout/{token}/options?terminal=PC", env.base))
@@ -200,6 +209,8 @@ async fn bench_backend(backend: &str, a: &Args, key_hex: &str) -> Result<Value> 
         public_url: None,
     })
     .await?;
+    // The provider's own disk writes are not paydesk's: keep the sandbox in memory.
+    sandbox.app.keep_in_memory_only();
     let values = paydesk_sandbox::ensure_named_merchants(
         &dir,
         paydesk_sandbox::EMBEDDED_ACCOUNTS,
@@ -224,10 +235,18 @@ async fn bench_backend(backend: &str, a: &Args, key_hex: &str) -> Result<Value> 
         log_level: "warn".into(),
         ..Config::default()
     };
-    let state =
-        paydesk_server::state::AppState::new(store, key, config, paydesk_server::ops::metrics_handle())?;
+    let state = paydesk_server::state::AppState::new(
+        store,
+        key,
+        config,
+        paydesk_server::ops::metrics_handle(),
+    )?;
     state.set_merchant_accounts(accounts);
-    tokio::spawn(paydesk_server::serve(state, listener, std::future::pending()));
+    tokio::spawn(paydesk_server::serve(
+        state,
+        listener,
+        std::future::pending(),
+    ));
     let base = format!("http://{addr}");
     wait_ready(&base).await?;
 
@@ -284,7 +303,15 @@ async fn bench_backend(backend: &str, a: &Args, key_hex: &str) -> Result<Value> 
     println!("backend: {backend} (pool {POOL}, {} s per level; paydesk, sandbox and receiver in one process)", a.seconds);
     println!(
         "{:>8} | {:>8} {:>9} {:>9} | {:>13} {:>9} | {:>10} {:>8} | {:>6}",
-        "buyers", "flows/s", "p50 ms", "p99 ms", "cb->notify p50", "p99 ms", "creates/s", "p99 ms", "errors"
+        "buyers",
+        "flows/s",
+        "p50 ms",
+        "p99 ms",
+        "cb->notify p50",
+        "p99 ms",
+        "creates/s",
+        "p99 ms",
+        "errors"
     );
     let ms = |us: u64| us as f64 / 1000.0;
     let mut out = Vec::new();

@@ -29,6 +29,9 @@ pub struct App {
     pub http: reqwest::Client,
     /// Bill files by download token.
     pub bills: Mutex<VecDeque<(String, Vec<u8>)>>,
+    /// Whether every change is saved to `state.json` (off only for benchmarks, where the
+    /// provider's own disk writes would be measured instead of paydesk).
+    persist: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -54,7 +57,15 @@ impl App {
                 .connect_timeout(std::time::Duration::from_secs(3))
                 .build()?,
             bills: Mutex::new(VecDeque::new()),
+            persist: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Stops saving changes to disk (state lives in memory until the process ends). For
+    /// benchmarks: a real provider's storage is not on paydesk's machine.
+    pub fn keep_in_memory_only(&self) {
+        self.persist
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Reads the database.
@@ -66,8 +77,10 @@ impl App {
     pub fn write<R>(&self, f: impl FnOnce(&mut Db) -> R) -> R {
         let mut db = self.db();
         let r = f(&mut db);
-        if let Err(e) = db.save(&self.data_dir) {
-            tracing::error!(error = %e, "cannot save sandbox state");
+        if self.persist.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Err(e) = db.save(&self.data_dir) {
+                tracing::error!(error = %e, "cannot save sandbox state");
+            }
         }
         drop(db);
         self.wake.notify_one();
