@@ -2,7 +2,9 @@
 //! form body): RSA2 request verification with the adapters' own check, answers signed over
 //! the `_response` text, Alipay's `code`/`sub_code` errors.
 
-use crate::app::{alipay_time, now_unix, random_digits, random_token, App, CallFault, CallFaultKind};
+use crate::app::{
+    alipay_time, now_unix, random_digits, random_token, App, CallFault, CallFaultKind,
+};
 use crate::merchant::AlipayMerchant;
 use crate::settle::{expire_if_due, new_alipay_trade_no};
 use crate::state::{order_key, sub_key, Order, OrderStatus, Provider, RefundRec, TransferRec};
@@ -328,7 +330,10 @@ pub async fn gateway(
                 resp
             }
             _ => {
-                let f = CallFault { delay_ms: None, ..f };
+                let f = CallFault {
+                    delay_ms: None,
+                    ..f
+                };
                 fault_response(&m, api, &f).await
             }
         },

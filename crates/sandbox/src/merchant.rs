@@ -431,7 +431,10 @@ pub fn ensure_named_merchants(
     let base = base_url.trim_end_matches('/');
     for a in &mut accounts {
         if let Some(obj) = a.as_object_mut() {
-            obj.insert("base_url".into(), serde_json::Value::String(base.to_owned()));
+            obj.insert(
+                "base_url".into(),
+                serde_json::Value::String(base.to_owned()),
+            );
             if obj.contains_key("gateway_url") {
                 obj.insert(
                     "gateway_url".into(),

@@ -252,7 +252,10 @@ pub async fn entry(
                 resp
             }
             _ => {
-                let f = CallFault { delay_ms: None, ..f };
+                let f = CallFault {
+                    delay_ms: None,
+                    ..f
+                };
                 fault_response(&m, &f).await
             }
         },
