@@ -2,8 +2,8 @@
 
 use anyhow::{bail, Context, Result};
 use paydesk_server::config::Config;
-use paydesk_server::secrets::MasterKey;
 use paydesk_server::payments::accounts::{CallTimeouts, MerchantAccounts};
+use paydesk_server::secrets::MasterKey;
 use paydesk_server::state::AppState;
 use paydesk_store::Store;
 use std::sync::Arc;
@@ -130,7 +130,9 @@ async fn merchant_accounts(
         return Ok((MerchantAccounts::build(&configs, timeouts)?, None));
     }
     if !config.sandbox.embedded {
-        tracing::warn!("no merchant accounts file and the embedded sandbox is off: checkout offers nothing");
+        tracing::warn!(
+            "no merchant accounts file and the embedded sandbox is off: checkout offers nothing"
+        );
         return Ok((MerchantAccounts::empty(), None));
     }
     let listen = config

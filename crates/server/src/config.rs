@@ -338,7 +338,9 @@ impl Config {
         {
             return bad("payments.max_attempts_per_order must be 1 to 1000, payments.batch_size 1 to 10000 and payments.poll_interval_ms 1 to 3600000");
         }
-        if !(1..=3650).contains(&p.refund_window_days) || !(1..=1000).contains(&p.max_refunds_per_payment) {
+        if !(1..=3650).contains(&p.refund_window_days)
+            || !(1..=1000).contains(&p.max_refunds_per_payment)
+        {
             return bad("payments.refund_window_days must be 1 to 3650 and payments.max_refunds_per_payment 1 to 1000");
         }
         if !(1..=24 * HOUR_MS).contains(&p.refund_retry_ms)

@@ -145,7 +145,7 @@ pub async fn serve(
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-        .await;
+    .await;
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = w.await;

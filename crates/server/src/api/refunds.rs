@@ -55,7 +55,11 @@ fn validate(req: &CreateRefundRequest, order: &PayOrder) -> ApiResult<Amount> {
             "business_refund_no must be 1-64 characters of [A-Za-z0-9_-]",
         ));
     }
-    if req.reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+    if req
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
         return Err(ApiError::invalid("reason is at most 80 characters"));
     }
     let currency: Currency = req
@@ -78,7 +82,10 @@ async fn resource(state: &AppState, r: &Refund) -> ApiResult<RefundResource> {
     let order = state.store.pay_order(&r.pay_order_id).await?;
     Ok(RefundResource::new(
         r,
-        order.as_ref().map(|o| o.business_order_no.as_str()).unwrap_or(""),
+        order
+            .as_ref()
+            .map(|o| o.business_order_no.as_str())
+            .unwrap_or(""),
     ))
 }
 
@@ -113,7 +120,11 @@ pub async fn create(
     if order.status != PayOrderStatus::Paid {
         return Err(ApiError::new(
             ErrorCode::InvalidState,
-            format!("pay order {} is {}, not PAID", order.id, order.status.as_str()),
+            format!(
+                "pay order {} is {}, not PAID",
+                order.id,
+                order.status.as_str()
+            ),
         ));
     }
     let attempts = state.store.attempts_for_pay_order(&order.id).await?;

@@ -321,9 +321,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 fn action_json(action: &PaymentAction) -> ApiResult<Value> {
     Ok(match action {
         PaymentAction::QrCode(content) => {
-            let svg = qr::qr_svg(content).map_err(|e| {
-                ApiError::new(ErrorCode::InternalError, format!("QR code: {e}"))
-            })?;
+            let svg = qr::qr_svg(content)
+                .map_err(|e| ApiError::new(ErrorCode::InternalError, format!("QR code: {e}")))?;
             json!({"type": "qr_code", "content": content, "image_svg": svg})
         }
         PaymentAction::Redirect { url, form_html } => {

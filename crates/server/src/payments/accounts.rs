@@ -287,8 +287,8 @@ fn build_one(c: &AccountConfig, t: CallTimeouts) -> Result<Account, String> {
             alipay_public_key_pem,
             ..
         } => {
-            let key = PrivateKey::from_pem(app_private_key_pem)
-                .map_err(|x| e("app private key", &x))?;
+            let key =
+                PrivateKey::from_pem(app_private_key_pem).map_err(|x| e("app private key", &x))?;
             let public = PublicKey::from_pem(alipay_public_key_pem)
                 .map_err(|x| e("Alipay public key", &x))?;
             let mut cfg = AlipayConfig::new(app_id, key, public);

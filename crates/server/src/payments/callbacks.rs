@@ -14,9 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use paydesk_core::{ids, Provider};
-use paydesk_providers::model::{
-    IncomingNotification, NotificationEvent, PaymentRef, PaymentState,
-};
+use paydesk_providers::model::{IncomingNotification, NotificationEvent, PaymentRef, PaymentState};
 use paydesk_store::RawCallback;
 
 /// Most header bytes kept per callback (the body is bounded by the body limit).

@@ -22,10 +22,10 @@ use paydesk_providers::model::{
     PaymentStatus, Product,
 };
 use paydesk_providers::ProviderError;
-use paydesk_rules::{Facts, FactValue, Method, Terminal};
+use paydesk_rules::{FactValue, Facts, Method, Terminal};
 use paydesk_store::{
-    Attempt, AttemptUpdate, CreateAttemptOutcome, NewAttempt, NewRefund, PayOrder,
-    PaymentOutcome, PaymentSuccess, StoreError, Transition,
+    Attempt, AttemptUpdate, CreateAttemptOutcome, NewAttempt, NewRefund, PayOrder, PaymentOutcome,
+    PaymentSuccess, StoreError, Transition,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -200,7 +200,10 @@ pub async fn pay(
             format!("{} cannot be paid through a provider", choice.method.code()),
         )
     })?;
-    let installments = match (&offered.params.installment_periods, choice.installment_periods) {
+    let installments = match (
+        &offered.params.installment_periods,
+        choice.installment_periods,
+    ) {
         (Some(allowed), Some(p)) if allowed.contains(&p) => Some(Installments {
             periods: u8::try_from(p).unwrap_or(u8::MAX),
             seller_fee_percent: 0,
@@ -225,18 +228,23 @@ pub async fn pay(
         .ok_or_else(|| FlowError::NoAccount(route.merchant_account.to_string()))?;
     let product = provider_product(route.product);
 
-    // Another method chosen earlier: close it at its provider first, whichever it is.
-    for open in state
-        .store
-        .attempts_for_pay_order(&order.id)
-        .await?
-        .into_iter()
-        .filter(|a| a.status.is_open())
+    // At the limit already: refuse before closing anything, so a refused choice never
+    // takes away the buyer's open attempt (the store checks again when creating).
+    let existing = state.store.attempts_for_pay_order(&order.id).await?;
+    if i64::try_from(existing.len()).unwrap_or(i64::MAX)
+        >= state.config.payments.max_attempts_per_order
     {
+        return Err(too_many_attempts());
+    }
+    // Another method chosen earlier: close it at its provider first, whichever it is.
+    for open in existing.into_iter().filter(|a| a.status.is_open()) {
         close_attempt(state, &open).await.map_err(ApiError::from)?;
     }
 
-    let first_query = state.query_schedule.delay_after_failures_ms(0).unwrap_or(5_000);
+    let first_query = state
+        .query_schedule
+        .delay_after_failures_ms(0)
+        .unwrap_or(5_000);
     let new = NewAttempt {
         id: ids::new_id(ids::ATTEMPT),
         pay_order_id: order.id.clone(),
@@ -260,12 +268,7 @@ pub async fn pay(
                 .map(|o| not_payable(&o))
                 .unwrap_or_else(|| ApiError::not_found("pay order")))
         }
-        CreateAttemptOutcome::TooManyAttempts => {
-            return Err(ApiError::new(
-                ErrorCode::TooManyAttempts,
-                "this order has reached its limit of payment attempts",
-            ))
-        }
+        CreateAttemptOutcome::TooManyAttempts => return Err(too_many_attempts()),
         CreateAttemptOutcome::OpenAttemptExists(_) => {
             return Err(ApiError::new(
                 ErrorCode::InvalidState,
@@ -276,10 +279,9 @@ pub async fn pay(
     metrics::counter!("paydesk_attempts_created_total", "provider" => account.provider.as_str())
         .increment(1);
 
-    let expires_at = OffsetDateTime::from_unix_timestamp_nanos(
-        i128::from(order.expire_at_ms) * 1_000_000,
-    )
-    .map_err(|_| ApiError::new(ErrorCode::InternalError, "order expiry out of range"))?;
+    let expires_at =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(order.expire_at_ms) * 1_000_000)
+            .map_err(|_| ApiError::new(ErrorCode::InternalError, "order expiry out of range"))?;
     let req = CreatePayment {
         attempt_no: attempt.attempt_no.clone(),
         amount: order.amount,
@@ -345,6 +347,13 @@ pub async fn pay(
             ))
         }
     }
+}
+
+fn too_many_attempts() -> ApiError {
+    ApiError::new(
+        ErrorCode::TooManyAttempts,
+        "this order has reached its limit of payment attempts",
+    )
 }
 
 fn route_product_code(p: paydesk_rules::Product) -> &'static str {
@@ -461,9 +470,8 @@ pub async fn apply_report(
             }
             // A failed payment can still be retried by the buyer at the same provider
             // order (WeChat PAYERROR); keep asking until the order expires.
-            let next = (to == AttemptStatus::Failed).then(|| {
-                order_expiry_hint(attempt).max(now.saturating_add(60_000))
-            });
+            let next = (to == AttemptStatus::Failed)
+                .then(|| order_expiry_hint(attempt).max(now.saturating_add(60_000)));
             let update = AttemptUpdate {
                 from: attempt.status,
                 to,
@@ -660,7 +668,11 @@ pub async fn close_order(state: &AppState, order: &PayOrder) -> Result<PayOrder,
             &state.public_url,
             now,
         );
-        match state.store.close_pay_order(&current.id, now, &event).await? {
+        match state
+            .store
+            .close_pay_order(&current.id, now, &event)
+            .await?
+        {
             Transition::Applied(closed) => {
                 state.outbox_wake.notify_one();
                 return Ok(closed);

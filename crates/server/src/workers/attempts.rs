@@ -46,9 +46,9 @@ pub async fn pass(state: &AppState) -> Result<usize, StoreError> {
 async fn one(state: &AppState, attempt: &Attempt) -> Result<(), flow::FlowError> {
     metrics::counter!("paydesk_active_queries_total").increment(1);
     let order = state.store.pay_order(&attempt.pay_order_id).await?;
-    let expired = order
-        .as_ref()
-        .is_some_and(|o| o.expire_at_ms <= now_ms() || o.status != paydesk_core::PayOrderStatus::Waiting);
+    let expired = order.as_ref().is_some_and(|o| {
+        o.expire_at_ms <= now_ms() || o.status != paydesk_core::PayOrderStatus::Waiting
+    });
     match flow::query_and_apply(state, attempt).await {
         Ok(Applied::StillOpen) if expired && attempt.status.is_open() => {
             // The order is over: make sure the buyer can no longer pay this attempt.
@@ -108,11 +108,7 @@ async fn stop_if_final(state: &AppState, attempt: &Attempt) -> Result<(), StoreE
 async fn reschedule(state: &AppState, attempt: &Attempt) -> Result<(), StoreError> {
     let delays = state.query_schedule.delays_ms();
     let idx = usize::try_from(attempt.queries_made + 1).unwrap_or(usize::MAX);
-    let delay = delays
-        .get(idx)
-        .or(delays.last())
-        .copied()
-        .unwrap_or(60_000);
+    let delay = delays.get(idx).or(delays.last()).copied().unwrap_or(60_000);
     let next = now_ms().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
     state
         .store
