@@ -34,6 +34,9 @@ use time::OffsetDateTime;
 /// attempts and closing the order.
 const MAX_CLOSE_ROUNDS: usize = 3;
 
+/// When a closed attempt is queried one last time.
+const LAST_LOOK_AFTER_CLOSE_MS: i64 = 60_000;
+
 /// Errors of the flow, turned into API errors by handlers and logged by workers.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
@@ -629,12 +632,14 @@ pub async fn close_attempt(state: &AppState, attempt: &Attempt) -> Result<Applie
             )));
         }
     }
+    let now = now_ms();
     let update = AttemptUpdate {
         from: attempt.status,
         to: AttemptStatus::Closed,
         provider_txn_id: None,
-        next_query_at_ms: None,
-        now_ms: now_ms(),
+        // One last look later: a payment that raced the close is real money.
+        next_query_at_ms: Some(now.saturating_add(LAST_LOOK_AFTER_CLOSE_MS)),
+        now_ms: now,
     };
     match state.store.update_attempt(&attempt.id, &update).await? {
         Transition::Applied(_) => Ok(Applied::Ended),

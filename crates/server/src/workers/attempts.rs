@@ -2,7 +2,9 @@
 //! back-off schedule, so a lost callback never leaves a paid order unpaid. Each query's
 //! answer goes through the same checks as a callback (`payments::flow::apply_report`).
 //! Open attempts of orders past their expiry are closed at the provider (the expiry worker
-//! then closes the order).
+//! then closes the order). A closed attempt gets one last look a minute after its close, so
+//! a payment that raced the close is found (and refunded as late) even if its callback is
+//! lost.
 
 use crate::payments::flow::{self, Applied};
 use crate::state::AppState;
@@ -50,6 +52,16 @@ async fn one(state: &AppState, attempt: &Attempt) -> Result<(), flow::FlowError>
         o.expire_at_ms <= now_ms() || o.status != paydesk_core::PayOrderStatus::Waiting
     });
     match flow::query_and_apply(state, attempt).await {
+        Ok(Applied::StillOpen) | Err(flow::FlowError::Provider(ProviderError::NotFound { .. }))
+            if !attempt.status.is_open() =>
+        {
+            // The last look at a closed or failed attempt found nothing paid: done.
+            state
+                .store
+                .schedule_attempt_query(&attempt.id, attempt.version, None, now_ms())
+                .await?;
+            Ok(())
+        }
         Ok(Applied::StillOpen) if expired && attempt.status.is_open() => {
             // The order is over: make sure the buyer can no longer pay this attempt.
             flow::close_attempt(state, attempt).await?;
@@ -61,7 +73,8 @@ async fn one(state: &AppState, attempt: &Attempt) -> Result<(), flow::FlowError>
         }
         Ok(_) => {
             // Final (paid, refunded duplicate, closed, failed): the store stopped or set
-            // the schedule. Make sure a finished attempt is not queried again.
+            // the schedule. A schedule already due is over (a failed attempt gets one
+            // last look near its order's expiry, set when it failed; this was it).
             stop_if_final(state, attempt).await?;
             Ok(())
         }
@@ -93,7 +106,10 @@ async fn one(state: &AppState, attempt: &Attempt) -> Result<(), flow::FlowError>
 async fn stop_if_final(state: &AppState, attempt: &Attempt) -> Result<(), StoreError> {
     if let Some(now) = state.store.attempt(&attempt.id).await? {
         if now.next_query_at_ms.is_some_and(|t| t <= now_ms())
-            && matches!(now.status, AttemptStatus::Succeeded | AttemptStatus::Closed)
+            && matches!(
+                now.status,
+                AttemptStatus::Succeeded | AttemptStatus::Closed | AttemptStatus::Failed
+            )
         {
             state
                 .store
