@@ -10,9 +10,8 @@
 //
 // Started by run.sh, which starts `paydesk serve` (with its embedded sandbox) and creates
 // the business line; this script listens for its notifications on PAYDESK_E2E_NOTIFY_PORT.
-import { chromium } from 'playwright-core';
-import crypto from 'node:crypto';
 import http from 'node:http';
+import { businessApi, launchChromium, notificationSignatureOk } from './lib.mjs';
 
 const BASE = process.env.PAYDESK_E2E_BASE;
 const SANDBOX = process.env.PAYDESK_E2E_SANDBOX;
@@ -48,25 +47,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- the business line's side
 // Signed calls to the business API (docs/signing.md).
-async function api(method, target, body) {
-  const data = body === undefined ? '' : JSON.stringify(body);
-  const ts = Math.floor(Date.now() / 1000).toString();
-  const nonce = crypto.randomBytes(16).toString('hex');
-  const sig = crypto.createHmac('sha256', SECRET)
-    .update(`${method}\n${target}\n${ts}\n${nonce}\n${data}\n`).digest('base64');
-  const res = await fetch(BASE + target, {
-    method,
-    headers: {
-      authorization: `PAYDESK-HMAC-SHA256 app_id="${APP_ID}",timestamp="${ts}",nonce="${nonce}",signature="${sig}"`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : data,
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (_) { /* not JSON */ }
-  return { status: res.status, body: json, text };
-}
+const api = businessApi({ base: BASE, appId: APP_ID, secret: SECRET });
 
 // Notifications (verified like examples/walkthrough.py) and a page for "Back to merchant".
 const notifications = [];
@@ -76,12 +57,7 @@ const receiver = http.createServer((req, res) => {
   req.on('end', () => {
     if (req.method === 'POST') {
       const body = Buffer.concat(chunks);
-      const ts = req.headers['paydesk-timestamp'] || '';
-      const nonce = req.headers['paydesk-nonce'] || '';
-      const want = crypto.createHmac('sha256', SECRET)
-        .update(Buffer.concat([Buffer.from(`${ts}\n${nonce}\n`), body, Buffer.from('\n')])).digest('base64');
-      const got = req.headers['paydesk-signature'] || '';
-      const ok = got.length === want.length && crypto.timingSafeEqual(Buffer.from(got), Buffer.from(want));
+      const ok = notificationSignatureOk(SECRET, req.headers, body);
       let event = null;
       try { event = JSON.parse(body); } catch (_) { /* kept as null */ }
       notifications.push({ ok, event });
@@ -129,11 +105,7 @@ async function expectPaidEverywhere(order) {
 }
 
 // ---------------------------------------------------------------- the browser
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 const errors = [];
 let current = null; // the page to screenshot on failure
 

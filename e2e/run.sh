@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Browser tests in Debian's Chromium (playwright-core): the operator console
-# (console.test.mjs) and the buyer's checkout paid in the sandbox wallet as a phone and as a
-# desktop (checkout.test.mjs). Starts `paydesk serve` on a temporary data directory and free
-# ports (its embedded sandbox included), creates an admin and a viewer operator and the
-# `secondhand` business line, then runs both scripts.
+# (console.test.mjs), the buyer's checkout paid in the sandbox wallet as a phone and as a
+# desktop (checkout.test.mjs), and the operator's payment lookup (lookup.test.mjs). Starts
+# `paydesk serve` on a temporary data directory and free ports (its embedded sandbox
+# included), creates an admin and a viewer operator and the `secondhand` business line, then
+# runs the scripts one after another (checkout and lookup both listen for the business
+# line's notifications on the same port).
 #
-#   e2e/run.sh PATH/TO/paydesk            # both
-#   E2E_ONLY=checkout e2e/run.sh PATH     # one of console, checkout
+#   e2e/run.sh PATH/TO/paydesk            # all
+#   E2E_ONLY=checkout e2e/run.sh PATH     # one of console, checkout, lookup
 #
 # Screenshots go to e2e/artifacts/ (kept: test artifacts), with serve.log. Exits non-zero on
-# failure; the last line is `N passed, M failed` over both scripts.
+# failure; the last line is `N passed, M failed` over all scripts.
 set -euo pipefail
 PAYDESK=$(realpath "${1:?usage: e2e/run.sh PATH/TO/paydesk}")
 cd "$(dirname "$0")"
@@ -63,7 +65,7 @@ done
 # Each script ends with `N passed, M failed`; the sum is the last line of this one.
 TOTAL_PASSED=0
 TOTAL_FAILED=0
-for t in console checkout; do
+for t in console checkout lookup; do
   if [ -n "${E2E_ONLY:-}" ] && [ "$E2E_ONLY" != "$t" ]; then continue; fi
   echo "== $t.test.mjs"
   set +e

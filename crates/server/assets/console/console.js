@@ -62,6 +62,7 @@
     $('app').classList.remove('hidden');
     $('signout').classList.remove('hidden');
     for (const b of ['publish']) $(b).disabled = me.role !== 'admin';
+    route();
     await loadDraft();
     await loadVersions();
   }
@@ -530,6 +531,255 @@
         d.trace.dropped.map((x) => el('li', { text: x.method + ' not offered: ' + x.reason.kind + (x.reason.by ? ' by ' + x.reason.by.join(', ') : '') })))));
   }
 
+  // ---- views: #rules (default) and #payments[?q=...] ----
+  function parseHash() {
+    const h = location.hash.replace(/^#/, '');
+    const [view, query] = h.split('?');
+    const params = new URLSearchParams(query || '');
+    return { view: view === 'payments' ? 'payments' : 'rules', q: params.get('q') || '', noLive: params.get('no_live') === 'true' };
+  }
+  function lookupHash(q, noLive) { return '#payments?q=' + encodeURIComponent(q) + (noLive ? '&no_live=true' : ''); }
+  async function route() {
+    if (!S.me) return;
+    const h = parseHash();
+    for (const v of ['rules', 'payments']) $('view-' + v).classList.toggle('hidden', v !== h.view);
+    for (const a of document.querySelectorAll('#nav a')) {
+      if (a.dataset.view === h.view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    }
+    const entered = S.view !== h.view; S.view = h.view;
+    if (h.view !== 'payments') return;
+    if (entered) loadFlagged();
+    if (h.q && (h.q !== S.lookedUp || h.noLive !== S.lookedUpNoLive)) {
+      $('lookup-q').value = h.q; $('lookup-nolive').checked = h.noLive;
+      await lookup(h.q, h.noLive);
+    } else if (!h.q) {
+      S.lookedUp = null; clearLookup(); $('lookup-q').focus();
+    }
+  }
+
+  // ---- payments: money, times, words ----
+  const ZERO_DECIMALS = ['JPY', 'KRW'];
+  function money(minor, currency) {
+    if (minor === null || minor === undefined) return '—';
+    const exp = ZERO_DECIMALS.includes(currency) ? 0 : 2;
+    const digits = String(Math.abs(minor)).padStart(exp + 1, '0');
+    const whole = digits.slice(0, digits.length - exp).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+    return (minor < 0 ? '-' : '') + whole + (exp ? '.' + digits.slice(-exp) : '') + (currency ? ' ' + currency : '');
+  }
+  function when(rfc) {
+    if (!rfc) return el('span', { class: 'hint', text: '—' });
+    const d = new Date(rfc);
+    return el('time', { datetime: rfc, title: rfc, text: isNaN(d.getTime()) ? rfc : d.toLocaleString() });
+  }
+  const MATCHED = { pay_order_id: 'pay order id', business_order_no: 'business order number', attempt_no: 'attempt number (out_trade_no)', provider_txn_id: 'provider transaction id' };
+  const FLAG_WORDS = {
+    DUPLICATE: 'a second payment of an order already paid: not the order\'s payment, refunded automatically',
+    LATE: 'paid after the order had closed: not the order\'s payment, refunded automatically',
+    AMOUNT_MISMATCH: 'the provider reported another amount than the one asked: never the order\'s payment; refunded automatically unless held for review',
+  };
+  // What the provider may say (its live answer) for each of our attempt states.
+  const AGREES = { SUCCEEDED: ['SUCCEEDED', 'REFUNDED'], PENDING: ['NOTPAID', 'PAYING'], CREATING: ['NOTPAID', 'PAYING'],
+    CLOSED: ['CLOSED'], FAILED: ['FAILED', 'CLOSED', 'NOTPAID'] };
+  function disagreements(a, live) {
+    if (!live || live.error) return [];
+    const out = [];
+    if (!(AGREES[a.status] || []).includes(live.state)) out.push('status: we say ' + a.status + ', the provider says ' + live.state);
+    if (live.amount !== null && live.amount !== undefined && live.amount !== a.amount) {
+      out.push('amount: we asked ' + money(a.amount, a.currency) + ', the provider reports ' + money(live.amount, a.currency));
+    }
+    if (live.provider_txn_id && a.provider_txn_id && live.provider_txn_id !== a.provider_txn_id) out.push('transaction id differs');
+    return out;
+  }
+  function pill(text, kind) { return el('span', { class: 'pill pill-' + kind, text }); }
+  function attemptPill(status) {
+    return pill(status, { SUCCEEDED: 'ok', PENDING: 'wait', CREATING: 'wait', CLOSED: 'off', FAILED: 'bad' }[status] || 'off');
+  }
+  function liveCell(live, currency) {
+    const td = el('td', { class: 'live-status', 'data-label': 'Provider says (live)' });
+    if (!live) td.append(el('span', { class: 'hint', text: 'not asked' }));
+    else if (live.error) td.append(pill('UNKNOWN', 'warn'), el('div', { class: 'hint', text: 'could not ask: ' + live.error }));
+    else {
+      const kind = { SUCCEEDED: 'ok', REFUNDED: 'ok', NOTPAID: 'wait', PAYING: 'wait', CLOSED: 'off', FAILED: 'bad' }[live.state] || 'off';
+      td.append(pill(live.state, kind), el('div', { class: 'hint' }, 'raw ', el('code', { text: live.provider_state || '—' })),
+        live.amount !== null && live.amount !== undefined ? el('div', { class: 'live-amount', text: money(live.amount, currency) }) : null);
+    }
+    return td;
+  }
+  function kv(rows) {
+    return el('dl', { class: 'kv' }, rows.filter((r) => r).flatMap(([k, v, id]) => [el('dt', { text: k }), el('dd', id ? { id } : {}, v)]));
+  }
+  function table(id, heads, rows, cls) {
+    return el('div', { class: 'scroll' }, el('table', { id, class: cls || 'stack' },
+      el('thead', {}, el('tr', {}, heads.map((h) => el('th', { text: h })))), el('tbody', {}, rows)));
+  }
+  function cell(label, ...kids) { return el('td', { 'data-label': label }, ...kids); }
+  function mono(text) { return text ? el('code', { class: 'id', text }) : el('span', { class: 'hint', text: '—' }); }
+  function queryLink(text) {
+    return el('a', { href: lookupHash(text, false), class: 'id', title: 'Look up ' + text }, el('code', { text }));
+  }
+
+  // ---- payments: lookup ----
+  function clearLookup() {
+    $('lookup-result').replaceChildren(); $('lookup-notfound').classList.add('hidden');
+    $('lookup-error').textContent = ''; $('lookup-state').textContent = '';
+  }
+  async function lookup(q, noLive) {
+    const seq = (S.lookupSeq = (S.lookupSeq || 0) + 1);
+    S.lookedUp = q; S.lookedUpNoLive = noLive;
+    clearLookup();
+    $('lookup-state').textContent = noLive ? 'Searching…' : 'Searching and asking the providers…';
+    $('lookup-go').disabled = true;
+    const r = await api('GET', '/lookup?q=' + encodeURIComponent(q) + (noLive ? '&no_live=true' : ''));
+    if (seq !== S.lookupSeq) return; // a newer search started meanwhile
+    $('lookup-go').disabled = false;
+    $('lookup-state').textContent = '';
+    if (r.status === 404) {
+      const nf = $('lookup-notfound');
+      nf.textContent = 'Not found: no pay order, business order number, attempt number or provider transaction id is "' + q + '".';
+      nf.classList.remove('hidden');
+      return;
+    }
+    if (!r.ok) { $('lookup-error').textContent = (r.data && r.data.message) || ('lookup failed (' + r.status + ')'); return; }
+    renderLookup(r.data, noLive);
+  }
+  function renderLookup(d, noLive) {
+    const o = d.pay_order;
+    const views = d.attempts || [];
+    const flagged = views.filter((v) => v.attempt.flag);
+    const paidAttempt = views.find((v) => v.attempt.status === 'SUCCEEDED' && !v.attempt.flag);
+    const answer = o.status === 'PAID'
+      ? 'Yes: paid ' + money(o.amount, o.currency) + (paidAttempt ? ' through ' + paidAttempt.attempt.provider + ' (' + paidAttempt.attempt.method + ')' : '') + '.'
+      : o.status === 'WAITING' ? 'Not yet: the order is waiting for payment.' : 'No: the order closed without payment.';
+    const refundedNote = o.refunded_amount ? ' Refunded ' + money(o.refunded_amount, o.currency) + ' of it.' : '';
+    const order = el('section', { class: 'card', id: 'order-card', 'data-pay-order': o.id },
+      el('div', { class: 'order-head' },
+        el('span', { id: 'order-status', class: 'big-status status-' + o.status, text: o.status }),
+        el('div', {},
+          el('div', { id: 'order-amount', class: 'big-amount', text: money(o.amount, o.currency) }),
+          el('div', { id: 'order-answer', text: answer + refundedNote + (flagged.length ? ' ' + flagged.length + ' payment(s) were not the order\'s: see Flags.' : '') }))),
+      el('p', { class: 'hint', id: 'lookup-matched', text: 'Found by ' + (MATCHED[d.matched] || d.matched) + '.' }),
+      kv([
+        ['Business order no', mono(o.business_order_no), 'order-business-no'],
+        ['Pay order id', mono(o.id), 'order-id'],
+        ['Subject', o.subject],
+        ['Amount', money(o.amount, o.currency)],
+        ['Refunded', el('span', { class: o.refunded_amount ? 'warn' : '', text: money(o.refunded_amount, o.currency) }), 'order-refunded'],
+        o.buyer_id ? ['Buyer', mono(o.buyer_id)] : null,
+        o.seller_id ? ['Seller', mono(o.seller_id)] : null,
+        ['Created', when(o.created_at)],
+        ['Expires', when(o.expire_at)],
+        ['Paid', when(o.paid_at)],
+        o.closed_at ? ['Closed', when(o.closed_at)] : null,
+        ['Notify URL', mono(o.notify_url)],
+      ]));
+
+    const flags = flagged.length ? el('section', { class: 'card flags', id: 'lookup-flags' },
+      el('h2', { text: 'Flags' }),
+      el('ul', {}, flagged.map((v) => el('li', { 'data-flag': v.attempt.flag },
+        pill(v.attempt.flag, 'bad'), ' ', el('code', { class: 'id', text: v.attempt.attempt_no }), ' (' + v.attempt.provider + ', reported ' + money(v.attempt.paid_amount, v.attempt.currency) + '): ' + (FLAG_WORDS[v.attempt.flag] || v.attempt.flag))))) : null;
+
+    let disagreeing = 0;
+    const attemptRows = views.map((v) => {
+      const a = v.attempt; const live = v.provider_live;
+      const issues = disagreements(a, live);
+      if (issues.length) disagreeing += 1;
+      const agreeCell = !live ? el('span', { class: 'hint', text: 'not asked' })
+        : live.error ? el('span', { class: 'warn', text: 'unknown' })
+          : issues.length ? el('div', { class: 'disagree-text' }, el('strong', { text: 'Disagree' }), el('ul', {}, issues.map((x) => el('li', { text: x }))))
+            : el('span', { class: 'ok', text: 'Agree' });
+      const statusIssue = issues.some((x) => x.startsWith('status'));
+      const amountIssue = issues.some((x) => x.startsWith('amount'));
+      const ours = cell('Our status', attemptPill(a.status), a.flag ? el('div', {}, pill(a.flag, 'bad')) : null);
+      ours.classList.add('our-status');
+      const theirs = liveCell(live, a.currency);
+      if (statusIssue) { ours.classList.add('mismatch'); theirs.classList.add('mismatch'); }
+      const amountCell = cell('Amount', el('div', { text: money(a.amount, a.currency) }),
+        a.paid_amount !== null && a.paid_amount !== undefined ? el('div', { class: a.paid_amount !== a.amount ? 'hint mismatch-text' : 'hint', text: 'paid ' + money(a.paid_amount, a.currency) }) : null);
+      if (amountIssue) { amountCell.classList.add('mismatch'); theirs.classList.add('mismatch'); }
+      return el('tr', { 'data-attempt': a.attempt_no, class: issues.length ? 'disagree' : (a.flag ? 'flagged' : '') },
+        cell('Attempt', queryLink(a.attempt_no), el('div', { class: 'hint', text: a.method + ' · ' + a.product }), el('div', { class: 'hint' }, when(a.created_at))),
+        cell('Provider', el('div', { text: a.provider }), el('div', { class: 'hint', text: a.merchant_account })),
+        amountCell, ours, theirs,
+        cell('Agree?', agreeCell),
+        cell('Transaction id', a.provider_txn_id ? queryLink(a.provider_txn_id) : mono(live && live.provider_txn_id),
+          a.paid_at ? el('div', { class: 'hint' }, 'paid ', when(a.paid_at)) : null));
+    });
+    const attempts = el('section', { class: 'card', id: 'lookup-attempts' },
+      el('h2', { text: 'Attempts (' + views.length + ')' }),
+      el('p', { class: disagreeing ? 'error' : 'hint', id: 'attempts-summary', text: noLive ? 'The providers were not asked.'
+        : disagreeing ? disagreeing + ' attempt(s) where paydesk and the provider disagree (highlighted). The active query and callbacks usually settle this; if it stays, investigate.'
+          : 'Our records and the providers\' live answers agree.' }),
+      views.length ? table('attempts-table', ['Attempt (out_trade_no)', 'Provider', 'Amount', 'Our status', 'Provider says (live)', 'Agree?', 'Transaction id'], attemptRows)
+        : el('p', { class: 'hint', text: 'No payment attempt: the buyer never chose a method.' }));
+
+    const refunds = el('section', { class: 'card', id: 'lookup-refunds' },
+      el('h2', { text: 'Refunds (' + (d.refunds || []).length + ')' }),
+      (d.refunds || []).length ? table('refunds-table', ['Refund', 'Kind', 'Amount', 'Status', 'Reason / last error', 'Created', 'Succeeded'],
+        d.refunds.map((f) => el('tr', { 'data-refund': f.id, 'data-kind': f.kind },
+          cell('Refund', mono(f.id), f.business_refund_no ? el('div', { class: 'hint' }, 'business no ', el('code', { text: f.business_refund_no })) : null),
+          cell('Kind', f.kind === 'BUSINESS' ? f.kind : pill(f.kind, 'warn')),
+          cell('Amount', money(f.amount, f.currency)),
+          cell('Status', pill(f.status, { SUCCEEDED: 'ok', FAILED: 'bad', ABNORMAL: 'bad' }[f.status] || 'wait')),
+          cell('Reason / last error', f.reason || '', f.last_error ? el('div', { class: 'error', text: f.last_error }) : null),
+          cell('Created', when(f.created_at)), cell('Succeeded', when(f.succeeded_at)))))
+        : el('p', { class: 'hint', text: 'No refunds.' }));
+
+    const notes = d.notifications || [];
+    const notifications = el('section', { class: 'card', id: 'lookup-notifications' },
+      el('h2', { text: 'Business notifications (' + notes.length + ')' }),
+      notes.length ? table('notifications-table', ['Event', 'Status', 'Created', 'Delivered', 'Tries'],
+        notes.map((n) => el('tr', { 'data-event': n.id, 'data-event-type': n.type },
+          cell('Event', el('strong', { text: n.type }), el('div', {}, mono(n.id))),
+          cell('Status', pill(n.status, { DELIVERED: 'ok', FAILED: 'bad' }[n.status] || 'wait'), n.last_error ? el('div', { class: 'error', text: n.last_error }) : null),
+          cell('Created', when(n.created_at)),
+          cell('Delivered', n.delivered_at ? when(n.delivered_at) : n.next_attempt_at ? el('span', {}, 'next ', when(n.next_attempt_at)) : '—'),
+          cell('Tries', n.attempts.length ? el('ol', { class: 'tries' }, n.attempts.map((t) => el('li', { class: t.succeeded ? 'try-ok' : 'try-bad' },
+            when(t.started_at), ' ', el('span', { text: (t.http_status ? 'HTTP ' + t.http_status : 'no answer') + ', ' + t.duration_ms + ' ms' + (t.succeeded ? ', acknowledged' : '') }),
+            t.error ? el('div', { class: 'error', text: t.error }) : null)))
+            : el('span', { class: 'hint', text: 'not tried yet' })))))
+        : el('p', { class: 'hint', text: 'No notification yet: one is written when the order is paid or closed.' }));
+
+    const cbs = d.provider_callbacks || [];
+    const callbacks = el('section', { class: 'card', id: 'lookup-callbacks' },
+      el('h2', { text: 'Provider callbacks (' + cbs.length + ')' }),
+      el('p', { class: 'hint', text: 'Every callback as received, kept for audit, with what paydesk made of it.' }),
+      cbs.length ? table('callbacks-table', ['Received', 'From', 'Attempt', 'Outcome', 'Body'],
+        cbs.map((c) => el('tr', { 'data-callback': c.id },
+          cell('Received', when(c.received_at)),
+          cell('From', el('div', { text: c.provider }), el('div', { class: 'hint', text: c.merchant_account })),
+          cell('Attempt', c.attempt_no ? queryLink(c.attempt_no) : mono(null)),
+          el('td', { 'data-label': 'Outcome', class: 'outcome ' + (/^APPLIED/.test(c.outcome) ? 'ok' : /^(REJECTED|ERROR|WRONG|UNKNOWN|QUERY_FAILED|NOT_APPLIED)/.test(c.outcome) ? 'error' : '') }, el('code', { text: c.outcome || '(being processed)' })),
+          cell('Body', el('details', { class: 'raw' }, el('summary', { text: (c.body || '').length + ' bytes' }), el('pre', { text: c.body || '' }))))))
+        : el('p', { class: 'hint', text: 'No callback received for this order.' }));
+
+    $('lookup-result').replaceChildren(...[order, flags, attempts, refunds, notifications, callbacks].filter((x) => x));
+  }
+  function submitLookup(ev) {
+    ev.preventDefault();
+    const q = $('lookup-q').value.trim();
+    if (!q) return;
+    const hash = lookupHash(q, $('lookup-nolive').checked);
+    if (location.hash === hash) lookup(q, $('lookup-nolive').checked); // the same search again: refresh
+    else location.hash = hash; // route() runs the search, and Back returns to the previous one
+  }
+
+  // ---- payments: flagged ----
+  async function loadFlagged() {
+    $('flagged-summary').textContent = 'Loading…';
+    const r = await api('GET', '/flagged-attempts');
+    if (!r.ok) { $('flagged-summary').textContent = (r.data && r.data.message) || 'could not load'; return; }
+    const list = r.data.attempts || [];
+    $('flagged-summary').textContent = list.length ? list.length + ' flagged payment(s), newest first.' : 'No flagged payments.';
+    $('flagged-table').tBodies[0].replaceChildren(...list.map((a) => el('tr', { 'data-attempt': a.attempt_no, 'data-flag': a.flag },
+      cell('Flag', pill(a.flag || '?', 'bad')),
+      cell('Attempt (out_trade_no)', queryLink(a.attempt_no)),
+      cell('Provider', el('div', { text: a.provider }), el('div', { class: 'hint', text: a.merchant_account })),
+      cell('Asked', money(a.amount, a.currency)),
+      cell('Reported paid', el('span', { class: a.paid_amount !== a.amount ? 'mismatch-text' : '', text: money(a.paid_amount, a.currency) })),
+      cell('Status', attemptPill(a.status)),
+      cell('Paid at', when(a.paid_at)))));
+  }
+
   document.addEventListener('DOMContentLoaded', async () => {
     $('signin-form').addEventListener('submit', signIn);
     $('signout').addEventListener('click', signOut);
@@ -548,6 +798,9 @@
     $('reset').addEventListener('click', async () => { await loadDraft(); status('Draft discarded.'); });
     $('publish').addEventListener('click', publish);
     $('decide-form').addEventListener('submit', decide);
+    $('lookup-form').addEventListener('submit', submitLookup);
+    $('flagged-reload').addEventListener('click', loadFlagged);
+    window.addEventListener('hashchange', route);
     options($('d-terminal'), TERMINALS, 'IOS');
     options($('d-currency'), CURRENCIES, 'CNY', '(none)');
     const me = await api('GET', '/me');

@@ -1,0 +1,48 @@
+// Shared by the e2e scripts: the business line's side of the signed API (docs/signing.md)
+// and of its notifications, and Chromium as run.sh provides it.
+import { chromium } from 'playwright-core';
+import crypto from 'node:crypto';
+
+// A client for the business API, signed with the business line's secret: `api(method,
+// target, body)` -> `{status, body (parsed JSON or null), text}`.
+export function businessApi({ base, appId, secret }) {
+  return async function api(method, target, body) {
+    const data = body === undefined ? '' : JSON.stringify(body);
+    const ts = Math.floor(Date.now() / 1000).toString();
+    const nonce = crypto.randomBytes(16).toString('hex');
+    const sig = crypto.createHmac('sha256', secret)
+      .update(`${method}\n${target}\n${ts}\n${nonce}\n${data}\n`).digest('base64');
+    const res = await fetch(base + target, {
+      method,
+      headers: {
+        authorization: `PAYDESK-HMAC-SHA256 app_id="${appId}",timestamp="${ts}",nonce="${nonce}",signature="${sig}"`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : data,
+    });
+    const text = await res.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch (_) { /* not JSON */ }
+    return { status: res.status, body: json, text };
+  };
+}
+
+// Whether a notification paydesk sent (headers and raw body) carries the business line's
+// signature (verified like examples/walkthrough.py).
+export function notificationSignatureOk(secret, headers, body) {
+  const ts = headers['paydesk-timestamp'] || '';
+  const nonce = headers['paydesk-nonce'] || '';
+  const want = crypto.createHmac('sha256', secret)
+    .update(Buffer.concat([Buffer.from(`${ts}\n${nonce}\n`), body, Buffer.from('\n')])).digest('base64');
+  const got = headers['paydesk-signature'] || '';
+  return got.length === want.length && crypto.timingSafeEqual(Buffer.from(got), Buffer.from(want));
+}
+
+// Debian's headless Chromium (CHROMIUM, set by run.sh).
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
