@@ -197,7 +197,11 @@ async fn options(
         let accounts = state.accounts();
         for m in &decision.methods {
             // Only methods paydesk can carry out now: a provider route to a configured
-            // account (balance methods arrive with the ledger).
+            // account. Balance methods (BALANCE, and COMBINED, whose route names only the
+            // third-party part) need the ledger and are not offered until it exists.
+            if !flow::payable_through_provider(m.method) {
+                continue;
+            }
             let Some(route) = &m.route else { continue };
             if accounts.get(&route.merchant_account).is_none() {
                 continue;

@@ -141,6 +141,16 @@ pub fn facts_for(
     facts
 }
 
+/// Whether a method is paid wholly through a provider. `BALANCE` and `COMBINED` (part
+/// balance) need the ledger: never charged here, so a `COMBINED` route can never take the
+/// whole amount through its third party.
+pub fn payable_through_provider(m: Method) -> bool {
+    matches!(
+        m,
+        Method::WechatPay | Method::Alipay | Method::AlipayInstallment
+    )
+}
+
 /// The provider product for a rule-engine product.
 pub fn provider_product(p: paydesk_rules::Product) -> Product {
     match p {
@@ -197,6 +207,15 @@ pub async fn pay(
             ),
         )
     })?;
+    if !payable_through_provider(choice.method) {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotOffered,
+            format!(
+                "{} needs the platform balance, which this version does not carry out",
+                choice.method.code()
+            ),
+        ));
+    }
     let route = offered.route.clone().ok_or_else(|| {
         ApiError::new(
             ErrorCode::MethodNotOffered,
@@ -244,9 +263,12 @@ pub async fn pay(
         close_attempt(state, &open).await.map_err(ApiError::from)?;
     }
 
+    // The schedule's first delay (`delay_after_failures_ms(0)` is always `None`).
     let first_query = state
         .query_schedule
-        .delay_after_failures_ms(0)
+        .delays_ms()
+        .first()
+        .copied()
         .unwrap_or(5_000);
     let new = NewAttempt {
         id: ids::new_id(ids::ATTEMPT),
@@ -632,20 +654,32 @@ pub async fn close_attempt(state: &AppState, attempt: &Attempt) -> Result<Applie
             )));
         }
     }
-    let now = now_ms();
-    let update = AttemptUpdate {
-        from: attempt.status,
-        to: AttemptStatus::Closed,
-        provider_txn_id: None,
-        // One last look later: a payment that raced the close is real money.
-        next_query_at_ms: Some(now.saturating_add(LAST_LOOK_AFTER_CLOSE_MS)),
-        now_ms: now,
-    };
-    match state.store.update_attempt(&attempt.id, &update).await? {
-        Transition::Applied(_) => Ok(Applied::Ended),
-        // Changed meanwhile (a callback recorded a success): the store's word stands.
-        Transition::Refused(_) => Ok(Applied::Ended),
+    let mut from = attempt.status;
+    for _ in 0..MAX_CLOSE_ROUNDS {
+        let now = now_ms();
+        let update = AttemptUpdate {
+            from,
+            to: AttemptStatus::Closed,
+            provider_txn_id: None,
+            // One last look later: a payment that raced the close is real money.
+            next_query_at_ms: Some(now.saturating_add(LAST_LOOK_AFTER_CLOSE_MS)),
+            now_ms: now,
+        };
+        match state.store.update_attempt(&attempt.id, &update).await? {
+            Transition::Applied(_) => return Ok(Applied::Ended),
+            // Moved on but still open (its creator took it CREATING -> PENDING while we
+            // closed it): it is closed at the provider all the same, so close it here too,
+            // or the order would keep an open attempt nobody can pay.
+            Transition::Refused(Some(current))
+                if current.status.is_open() && current.status != from =>
+            {
+                from = current.status;
+            }
+            // Changed meanwhile (a callback recorded a success): the store's word stands.
+            Transition::Refused(_) => return Ok(Applied::Ended),
+        }
     }
+    Ok(Applied::Ended)
 }
 
 /// Closes a `WAITING` order: its open attempts at their providers first, then the order
