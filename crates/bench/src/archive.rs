@@ -16,13 +16,13 @@
 //! and its `--where` excludes them: both tools then select exactly the same rows.
 
 use crate::machine;
-use crate::stats::write_json;
+use crate::stats::{percentiles, write_json};
 use anyhow::{bail, ensure, Context, Result};
-use paydesk_core::ids;
+use paydesk_core::{ids, Amount, Currency};
 use paydesk_server::secrets::MasterKey;
 use paydesk_store::archive::{archive, tier_of, ArchiveOptions};
 use paydesk_store::generate::{historical_order, Rng};
-use paydesk_store::{connect, Store};
+use paydesk_store::{connect, NewPayOrder, Store};
 use serde_json::json;
 use sqlx::{Connection, MySqlConnection};
 use std::process::Command;
@@ -55,6 +55,19 @@ pub struct Args {
     /// Keep the scratch databases (for inspection).
     #[arg(long)]
     keep: bool,
+    /// Parts of each batch paydesk copies and deletes at once (`paydesk archive --parallel`).
+    #[arg(long, default_value_t = 2)]
+    parallel: usize,
+    /// Seconds of live create-pay-order traffic measured without, then with, the
+    /// rate-limited archiver running (0 skips the latency part).
+    #[arg(long, default_value_t = 15)]
+    live_seconds: u64,
+    /// Create-pay-order calls per second offered during the latency part.
+    #[arg(long, default_value_t = 100)]
+    live_rate: u64,
+    /// `--max-rows-per-sec` of the archiver during the latency part.
+    #[arg(long, default_value_t = 5000)]
+    live_max_rows_per_sec: u64,
 }
 
 /// Host, port, user and password of a `mysql://` URL, for pt-archiver's DSN.
@@ -284,9 +297,13 @@ async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde
         cutoff_ms,
         batch: a.batch,
         max_rows_per_sec: 0,
+        parallel: a.parallel,
         ..ArchiveOptions::default()
     };
-    println!("paydesk archive (batch {}) ...", a.batch);
+    println!(
+        "paydesk archive (batch {}, parallel {}) ...",
+        a.batch, a.parallel
+    );
     let mut last_log = Instant::now();
     let mut progress = |s: &paydesk_store::archive::ArchiveStats| {
         if last_log.elapsed() >= Duration::from_secs(5) {
@@ -305,8 +322,13 @@ async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde
     let pd_orders_s = rate(stats.orders, pd_secs);
     let pd_rows_s = rate(stats.rows, pd_secs);
     println!(
-        "paydesk: {} orders, {} rows, {} batches in {pd_secs:.2}s",
-        stats.orders, stats.rows, stats.batches
+        "paydesk: {} orders, {} rows, {} batches in {pd_secs:.2}s (busy: read {:.1}s, copy {:.1}s, delete {:.1}s)",
+        stats.orders,
+        stats.rows,
+        stats.batches,
+        stats.read_busy.as_secs_f64(),
+        stats.copy_busy.as_secs_f64(),
+        stats.delete_busy.as_secs_f64()
     );
 
     // paydesk checks: nothing lost, everything eligible moved.
@@ -450,6 +472,13 @@ async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde
     println!("ratio (paydesk pay orders/s / pt-archiver rows/s): {ratio:.2}  (goal >= 2.00)");
     println!("nothing lost: verified for both");
 
+    // --- live create-pay-order latency, without and with the rate-limited archiver ---
+    let live = if a.live_seconds > 0 {
+        Some(live_latency(a, dbs, admin, &hot, &cold, cutoff_ms).await?)
+    } else {
+        None
+    };
+
     Ok(json!({
         "benchmark": "archive",
         "machine": machine::describe(),
@@ -480,13 +509,194 @@ async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde
             "statistics": pt_stdout,
         },
         "ratio_paydesk_orders_per_sec_to_pt_rows_per_sec": ratio,
+        "parallel": a.parallel,
+        "paydesk_busy_seconds": {
+            "read": stats.read_busy.as_secs_f64(),
+            "copy": stats.copy_busy.as_secs_f64(),
+            "delete": stats.delete_busy.as_secs_f64(),
+        },
         "verified": {
             "paydesk_hot_plus_cold_equals_generated": true,
             "paydesk_every_eligible_order_in_cold": true,
             "pt_source_plus_dest_equals_original": true,
             "pt_moved_equals_paydesk_orders_same_ids": true,
         },
-        "create_pay_order_p99": null,
+        "create_pay_order_p99": live,
+    }))
+}
+
+/// Moves everything paydesk archived back to hot (server-side copies), so the
+/// latency part has history to archive again.
+async fn restore_hot(c: &mut MySqlConnection, dbs: &Dbs) -> Result<()> {
+    for t in ["pay_orders", "outbox_events", "notification_attempts"] {
+        exec(
+            c,
+            &format!(
+                "INSERT INTO `{}`.{t} SELECT * FROM `{}`.{t}",
+                dbs.hot, dbs.cold
+            ),
+        )
+        .await?;
+        exec(c, &format!("DELETE FROM `{}`.{t}", dbs.cold)).await?;
+    }
+    Ok(())
+}
+
+/// Offers `rate` create-pay-order calls per second for `secs` seconds (open loop: a
+/// slow call does not delay the next one) through the store (the nonce insert, then
+/// the order transaction, as the API does) and returns every call's latency.
+async fn offer_creates(
+    store: &Arc<dyn Store>,
+    line_id: &str,
+    app_id: &str,
+    tag: &str,
+    rate: u64,
+    secs: u64,
+) -> Result<Vec<Duration>> {
+    let total = rate.max(1) * secs;
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..total {
+        let at = start + Duration::from_secs_f64(n as f64 / rate.max(1) as f64);
+        tokio::time::sleep_until(at.into()).await;
+        let (store, line_id, app_id) = (store.clone(), line_id.to_owned(), app_id.to_owned());
+        let no = format!("live-{tag}-{n}");
+        tasks.spawn(async move {
+            let t = Instant::now();
+            let now = paydesk_server::time::now_ms();
+            store
+                .record_nonce(&app_id, &ids::random_hex::<12>(), now + 301_000)
+                .await?;
+            let order = NewPayOrder {
+                id: ids::new_id(ids::PAY_ORDER),
+                business_line_id: line_id,
+                business_order_no: no,
+                amount: Amount::new(1999, Currency::CNY)?,
+                subject: "live order".into(),
+                buyer_id: Some("u1".into()),
+                seller_id: None,
+                facts_json: "{}".into(),
+                metadata_json: "{}".into(),
+                notify_url: "http://127.0.0.1:9/notify".into(),
+                return_url: None,
+                checkout_token: ids::random_token::<32>(),
+                created_at_ms: now,
+                expire_at_ms: now + 1_800_000,
+            };
+            store.create_pay_order(&order).await?;
+            Ok::<Duration, anyhow::Error>(t.elapsed())
+        });
+    }
+    let mut out = Vec::with_capacity(total as usize);
+    while let Some(r) = tasks.join_next().await {
+        out.push(r??);
+    }
+    Ok(out)
+}
+
+/// The separate rate-limited run: create-pay-order p99 on the hot database
+/// without archiving, then while `paydesk archive --max-rows-per-sec N` runs.
+async fn live_latency(
+    a: &Args,
+    dbs: &Dbs,
+    admin: &mut MySqlConnection,
+    hot: &Arc<dyn Store>,
+    cold: &Arc<dyn Store>,
+    cutoff_ms: i64,
+) -> Result<serde_json::Value> {
+    println!();
+    println!("live create-pay-order latency: restoring the archived history to hot ...");
+    restore_hot(admin, dbs).await?;
+    let key = MasterKey::parse(&ids::random_hex::<32>())?;
+    let line = paydesk_server::business_lines::create(
+        &**hot,
+        &key,
+        "bench-live",
+        "http://127.0.0.1:9/notify",
+        &[],
+    )
+    .await?
+    .line;
+    println!(
+        "{} creates/s for {}s without archiving ...",
+        a.live_rate, a.live_seconds
+    );
+    let mut without = offer_creates(
+        hot,
+        &line.id,
+        &line.app_id,
+        "a",
+        a.live_rate,
+        a.live_seconds,
+    )
+    .await?;
+    let opts = ArchiveOptions {
+        cutoff_ms,
+        batch: a.batch,
+        max_rows_per_sec: a.live_max_rows_per_sec,
+        parallel: a.parallel,
+        ..ArchiveOptions::default()
+    };
+    println!(
+        "{} creates/s for {}s while archiving at --max-rows-per-sec {} ...",
+        a.live_rate, a.live_seconds, a.live_max_rows_per_sec
+    );
+    let mut moved = paydesk_store::archive::ArchiveStats::default();
+    let mut with = {
+        let mut last = |s: &paydesk_store::archive::ArchiveStats| moved = s.clone();
+        let archiver = archive(&**hot, &**cold, &opts, &mut last);
+        let creates = offer_creates(
+            hot,
+            &line.id,
+            &line.app_id,
+            "b",
+            a.live_rate,
+            a.live_seconds,
+        );
+        tokio::pin!(archiver);
+        tokio::select! {
+            r = creates => r?,
+            r = &mut archiver => {
+                r?;
+                bail!("the archiver finished before the latency run ended: lower --live-max-rows-per-sec or raise --orders");
+            }
+        }
+        // The archiver is dropped mid-run here: exactly a kill, which it is built for.
+    };
+    let p_without = percentiles(&mut without);
+    let p_with = percentiles(&mut with);
+    let ratio = if p_without.p99_us > 0 {
+        p_with.p99_us as f64 / p_without.p99_us as f64
+    } else {
+        0.0
+    };
+    let archived_rate = moved.rows as f64 / moved.elapsed.as_secs_f64().max(1e-3);
+    println!(
+        "{:>34} | {:>8} | {:>8} | {:>8}",
+        "create-pay-order (store path)", "p50 us", "p99 us", "max us"
+    );
+    println!(
+        "{:>34} | {:>8} | {:>8} | {:>8}",
+        "without archiving", p_without.p50_us, p_without.p99_us, p_without.max_us
+    );
+    println!(
+        "{:>34} | {:>8} | {:>8} | {:>8}",
+        format!("archiving at {archived_rate:.0} rows/s"),
+        p_with.p50_us,
+        p_with.p99_us,
+        p_with.max_us
+    );
+    println!("p99 ratio (with / without): {ratio:.2}  (goal <= 1.50)");
+    Ok(json!({
+        "path": "store calls as the API makes them: nonce insert, then the order transaction; open loop",
+        "rate_per_sec": a.live_rate,
+        "seconds": a.live_seconds,
+        "archiver_max_rows_per_sec": a.live_max_rows_per_sec,
+        "archiver_rows_per_sec_achieved": archived_rate,
+        "archiver_rows_moved": moved.rows,
+        "without_archiving": p_without,
+        "with_archiving": p_with,
+        "p99_ratio": ratio,
     }))
 }
 

@@ -4,6 +4,7 @@
 mod archive;
 mod business_line;
 mod dev;
+mod merchant_account;
 mod operator;
 mod runtime;
 
@@ -44,6 +45,9 @@ enum Command {
     /// Manage business lines (the API's clients).
     #[command(subcommand, name = "business-line")]
     BusinessLine(business_line::Command),
+    /// Manage merchant accounts (keys encrypted in the database; docs/checkout.md).
+    #[command(subcommand, name = "merchant-account")]
+    MerchantAccount(merchant_account::Command),
     /// Manage operators (console and admin API users).
     #[command(subcommand)]
     Operator(operator::Command),
@@ -84,6 +88,7 @@ fn main() -> Result<()> {
             Command::Serve { .. } => runtime::serve(config).await,
             Command::Migrate => runtime::migrate(&config).await,
             Command::BusinessLine(cmd) => business_line::run(&config, cmd).await,
+            Command::MerchantAccount(cmd) => merchant_account::run(&config, cmd).await,
             Command::Operator(cmd) => operator::run(&config, cmd).await,
             Command::Sandbox(args) => paydesk_sandbox::run(args, sandbox_dir).await,
             Command::Archive(args) => archive::run(&config, args).await,

@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Context, Result};
 use paydesk_server::config::Config;
-use paydesk_server::payments::accounts::{CallTimeouts, MerchantAccounts};
+use paydesk_server::payments::accounts::{AccountConfig, CallTimeouts, MerchantAccounts};
+use paydesk_server::payments::stored_accounts;
 use paydesk_server::secrets::MasterKey;
 use paydesk_server::state::AppState;
 use paydesk_store::Store;
@@ -95,10 +96,12 @@ pub async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     let metrics = paydesk_server::ops::metrics_handle();
-    let (accounts, sandbox) = merchant_accounts(&config).await?;
+    let (base_accounts, sandbox) = merchant_accounts(&config).await?;
+    let timeouts = call_timeouts(&config);
     let state = AppState::new(store.clone(), key, config, metrics)?;
-    let ids = accounts.ids();
-    state.set_merchant_accounts(accounts);
+    // The database's accounts join the file's or the sandbox's (and win on an id clash);
+    // the accounts worker reloads them when they change.
+    let ids = stored_accounts::install(&state, base_accounts, timeouts).await?;
     tracing::info!(
         listen = %addr,
         database = store.backend().name(),
@@ -115,25 +118,33 @@ pub async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// The merchant accounts: from `payments.merchant_accounts_file`, or else the embedded
-/// sandbox's (started here, on `sandbox.listen`, with its data under `<data_dir>/sandbox`).
-async fn merchant_accounts(
-    config: &Config,
-) -> Result<(MerchantAccounts, Option<paydesk_sandbox::RunningSandbox>)> {
-    let timeouts = CallTimeouts {
+/// Provider call timeouts from the configuration.
+pub fn call_timeouts(config: &Config) -> CallTimeouts {
+    CallTimeouts {
         timeout_ms: config.payments.provider_timeout_ms,
         connect_timeout_ms: config.payments.provider_connect_timeout_ms,
-    };
+    }
+}
+
+/// The merchant accounts besides the database's: from `payments.merchant_accounts_file`,
+/// or else the embedded sandbox's (started here, on `sandbox.listen`, with its data under
+/// `<data_dir>/sandbox`). Checked to build.
+async fn merchant_accounts(
+    config: &Config,
+) -> Result<(Vec<AccountConfig>, Option<paydesk_sandbox::RunningSandbox>)> {
+    let timeouts = call_timeouts(config);
     if !config.payments.merchant_accounts_file.is_empty() {
         let path = std::path::Path::new(&config.payments.merchant_accounts_file);
         let configs = MerchantAccounts::read_configs(path)?;
-        return Ok((MerchantAccounts::build(&configs, timeouts)?, None));
+        MerchantAccounts::build(&configs, timeouts)?;
+        return Ok((configs, None));
     }
     if !config.sandbox.embedded {
         tracing::warn!(
-            "no merchant accounts file and the embedded sandbox is off: checkout offers nothing"
+            "no merchant accounts file and the embedded sandbox is off: only the database's \
+             merchant accounts are used"
         );
-        return Ok((MerchantAccounts::empty(), None));
+        return Ok((Vec::new(), None));
     }
     let listen = config
         .sandbox
@@ -155,9 +166,9 @@ async fn merchant_accounts(
         &running.base_url,
     )?;
     let configs = MerchantAccounts::parse_configs(serde_json::Value::Array(values))?;
-    let accounts = MerchantAccounts::build(&configs, timeouts)?;
+    MerchantAccounts::build(&configs, timeouts)?;
     tracing::info!(sandbox = %running.base_url, wallet = %format!("{}/wallet", running.base_url), "embedded provider sandbox running");
-    Ok((accounts, Some(running)))
+    Ok((configs, Some(running)))
 }
 
 async fn shutdown_signal() {

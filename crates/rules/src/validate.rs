@@ -99,6 +99,11 @@ pub enum FindingCode {
     ConditionallyRouted,
     /// Cross-rule analysis stopped at its work bound.
     AnalysisTruncated,
+    /// A route names a merchant account the server does not have. This crate does not
+    /// know the accounts; the server adds this finding before a publish.
+    UnknownMerchantAccount,
+    /// A route names a merchant account that is disabled (added by the server, as above).
+    DisabledMerchantAccount,
 }
 
 /// One problem found in a rule set.

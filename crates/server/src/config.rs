@@ -65,6 +65,38 @@ pub struct Config {
     pub payments: PaymentsConfig,
     /// The embedded provider sandbox (used when no merchant accounts file is given).
     pub sandbox: SandboxConfig,
+    /// The scheduled archiver (`docs/archive.md`).
+    pub archive: ArchiveConfig,
+}
+
+/// Scheduled archiving inside `paydesk serve` (off by default; `paydesk archive` is the
+/// one-off equivalent). Runs only when a cold store is configured too.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveConfig {
+    /// Run the archiver in this instance. Enable it on one instance per hot database:
+    /// concurrent archivers lose nothing but duplicate work.
+    pub enabled: bool,
+    /// Pause between two archive runs (each runs until nothing is eligible).
+    pub interval_ms: u64,
+    /// Finished pay orders last changed more than this many days ago move to cold.
+    pub min_age_days: u32,
+    /// Pay orders per batch (1-2000).
+    pub batch_size: usize,
+    /// Rows moved per second at most, so live traffic is not hurt (0 = no limit).
+    pub rate_limit_rows_per_sec: u64,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            enabled: false,
+            interval_ms: 3_600_000,
+            min_age_days: 90,
+            batch_size: 1000,
+            rate_limit_rows_per_sec: 5_000,
+        }
+    }
 }
 
 /// Acquiring flow settings.
@@ -98,6 +130,9 @@ pub struct PaymentsConfig {
     pub provider_timeout_ms: u64,
     /// Connect timeout of provider calls.
     pub provider_connect_timeout_ms: u64,
+    /// How often every instance checks the database's merchant accounts for changes
+    /// (added, disabled, enabled, a key rotated) and reloads them.
+    pub accounts_poll_interval_ms: u64,
 }
 
 impl Default for PaymentsConfig {
@@ -115,6 +150,7 @@ impl Default for PaymentsConfig {
             refund_query_ms: 10_000,
             provider_timeout_ms: 10_000,
             provider_connect_timeout_ms: 3_000,
+            accounts_poll_interval_ms: 3_000,
         }
     }
 }
@@ -227,6 +263,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             payments: PaymentsConfig::default(),
             sandbox: SandboxConfig::default(),
+            archive: ArchiveConfig::default(),
         }
     }
 }
@@ -350,11 +387,21 @@ impl Config {
         {
             return bad("payments.refund_retry_ms and refund_query_ms must be 1 to 86400000, provider timeouts 1 to 600000");
         }
+        if !(1..=HOUR_MS).contains(&p.accounts_poll_interval_ms) {
+            return bad("payments.accounts_poll_interval_ms must be 1 to 3600000");
+        }
         if !(self.sandbox.time_scale >= 1.0 && self.sandbox.time_scale <= 10_000.0) {
             return bad("sandbox.time_scale must be 1 to 10000");
         }
         if self.sandbox.listen.parse::<SocketAddr>().is_err() {
             return bad("sandbox.listen must be host:port");
+        }
+        let a = &self.archive;
+        if !(1..=7 * 24 * HOUR_MS).contains(&a.interval_ms)
+            || !(1..=2000).contains(&a.batch_size)
+            || !(1..=36_500).contains(&a.min_age_days)
+        {
+            return bad("archive.interval_ms must be 1 to 604800000, archive.batch_size 1 to 2000 and archive.min_age_days 1 to 36500");
         }
         Ok(())
     }

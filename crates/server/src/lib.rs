@@ -42,7 +42,10 @@ use utoipa::OpenApi;
 /// The full router.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
-        .route("/pay-orders", post(api::pay_orders::create))
+        .route(
+            "/pay-orders",
+            post(api::pay_orders::create).get(api::pay_orders::list),
+        )
         .route("/pay-orders/{id}", get(api::pay_orders::get))
         .route(
             "/pay-orders/by-business-order-no/{business_order_no}",

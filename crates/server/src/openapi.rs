@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "paydesk business API", description = "Signed with PAYDESK-HMAC-SHA256; see docs/signing.md."),
     paths(
         pay_orders::create,
+        pay_orders::list,
         pay_orders::get,
         pay_orders::get_by_business_no,
         pay_orders::close,

@@ -90,6 +90,8 @@ pub struct Inner {
     pub query_schedule: RetrySchedule,
     /// Wakes the refund worker right after a commit that recorded a refund.
     pub refunds_wake: Notify,
+    /// Where merchant accounts come from besides the database, for reloads.
+    pub merchant_account_sources: crate::payments::stored_accounts::SourcesHolder,
     accounts: RwLock<Arc<MerchantAccounts>>,
     lines: Mutex<LineCache>,
 }
@@ -124,6 +126,7 @@ impl AppState {
             rules: crate::admin::engine::RulesHolder::default(),
             query_schedule,
             refunds_wake: Notify::new(),
+            merchant_account_sources: Default::default(),
             accounts: RwLock::new(Arc::new(MerchantAccounts::empty())),
             lines: Mutex::new(LineCache::default()),
         })))

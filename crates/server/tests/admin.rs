@@ -14,8 +14,35 @@ struct Admin {
     viewer: String,
 }
 
+/// The merchant accounts the example rules route to (`wx-main`, ...), with test keys made
+/// once per test process: publishing routes to unknown accounts is refused.
+fn example_accounts() -> paydesk_server::payments::accounts::MerchantAccounts {
+    use paydesk_server::payments::accounts::{CallTimeouts, MerchantAccounts};
+    static DIR: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+    let mut dir = DIR.lock().unwrap();
+    let dir = dir.get_or_insert_with(|| {
+        std::env::temp_dir().join(format!(
+            "paydesk-admin-accounts-{}",
+            paydesk_core::ids::new_id("t")
+        ))
+    });
+    let values = paydesk_sandbox::ensure_named_merchants(
+        dir,
+        paydesk_sandbox::EMBEDDED_ACCOUNTS,
+        "http://127.0.0.1:9",
+    )
+    .unwrap();
+    let configs = MerchantAccounts::parse_configs(Value::Array(values)).unwrap();
+    let t = CallTimeouts {
+        timeout_ms: 1_000,
+        connect_timeout_ms: 1_000,
+    };
+    MerchantAccounts::build(&configs, t).unwrap()
+}
+
 async fn start(backend: Backend, config: paydesk_server::config::Config) -> Option<Admin> {
     let app = TestApp::start(backend, "http://127.0.0.1/notify", config).await?;
+    app.state.set_merchant_accounts(example_accounts());
     let admin = operators::create(&*app.store, "alice", OperatorRole::Admin)
         .await
         .unwrap()

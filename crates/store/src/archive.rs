@@ -78,6 +78,17 @@ impl OrderBundle {
     }
 }
 
+/// One batch read by [`ArchiveTier::candidate_bundles`].
+#[derive(Debug, Clone, Default)]
+pub struct CandidateBatch {
+    /// The eligible bundles, by id.
+    pub bundles: Vec<OrderBundle>,
+    /// The last id visited (the next cursor); `None` when nothing was left.
+    pub last_id: Option<String>,
+    /// Finished orders visited (eligible or not).
+    pub scanned: usize,
+}
+
 /// What copying a bundle into a tier did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -102,6 +113,17 @@ pub trait ArchiveTier: Send + Sync {
         limit: i64,
     ) -> Result<Vec<PayOrder>>;
 
+    /// The next batch for the archiver: the eligible bundles (children normalized, by
+    /// id) among the next `limit` finished orders last changed before `cutoff_ms` with
+    /// id greater than `after_id`. Orders with a pending event are dropped here, after
+    /// their events are read, so `scanned` may exceed `bundles.len()`.
+    async fn candidate_bundles(
+        &self,
+        cutoff_ms: i64,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<CandidateBatch>;
+
     /// How many orders are eligible now.
     async fn count_archive_candidates(&self, cutoff_ms: i64) -> Result<i64>;
 
@@ -120,6 +142,9 @@ pub trait ArchiveTier: Send + Sync {
     /// Plain multi-row inserts (with the business order keys) for the data generator;
     /// fails on any existing row.
     async fn insert_bundles_fresh(&self, bundles: &[OrderBundle]) -> Result<()>;
+
+    /// Pay orders of one tier for a list query (see [`Store::list_pay_orders`]).
+    async fn list_pay_orders(&self, query: &crate::PayOrderQuery) -> Result<Vec<PayOrder>>;
 
     /// The pay order id holding a business order number (keys are never archived).
     async fn business_order_key(
@@ -151,7 +176,17 @@ pub async fn delete_unchanged(
         if set.is_empty() {
             return Ok(Vec::new());
         }
-        if tier.delete_bundles_exact(&set).await? {
+        let mut tries = 0;
+        let done = loop {
+            match tier.delete_bundles_exact(&set).await {
+                Err(e) if e.is_retryable() && tries < MAX_RETRIES => {
+                    tries += 1;
+                    tracing::debug!(error = %e, tries, "archive delete: retrying");
+                }
+                other => break other?,
+            }
+        };
+        if done {
             return Ok(set.into_iter().map(|b| b.order.id).collect());
         }
         let ids: Vec<String> = set.iter().map(|b| b.order.id.clone()).collect();
@@ -161,12 +196,16 @@ pub async fn delete_unchanged(
     Ok(Vec::new())
 }
 
+/// Largest batch (orders per transaction).
+pub const MAX_BATCH: usize = 2000;
+
 /// How to archive.
 #[derive(Debug, Clone)]
 pub struct ArchiveOptions {
     /// Orders last changed before this (unix ms) are eligible.
     pub cutoff_ms: i64,
-    /// Orders per batch (clamped to 1..=2000 to stay under every backend's bind limit).
+    /// Orders per batch (clamped to 1..=2000: bounded transactions; statements are
+    /// chunked under every backend's bind limit).
     pub batch: usize,
     /// Rows per second at most (0: unlimited).
     pub max_rows_per_sec: u64,
@@ -174,6 +213,9 @@ pub struct ArchiveOptions {
     pub dry_run: bool,
     /// Longest sleep between two batches for the rate limit.
     pub max_sleep: Duration,
+    /// Each batch is copied and deleted as this many parts at once, each in its own
+    /// transactions (clamped to 1..=8): the databases' cores work in parallel.
+    pub parallel: usize,
 }
 
 impl Default for ArchiveOptions {
@@ -184,6 +226,7 @@ impl Default for ArchiveOptions {
             max_rows_per_sec: 0,
             dry_run: false,
             max_sleep: Duration::from_secs(5),
+            parallel: 2,
         }
     }
 }
@@ -201,6 +244,13 @@ pub struct ArchiveStats {
     pub changed: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Time spent reading batches from hot (the stages overlap, so the three busy
+    /// times add up to more than `elapsed`; the largest is the bottleneck).
+    pub read_busy: Duration,
+    /// Time spent copying batches to cold.
+    pub copy_busy: Duration,
+    /// Time spent deleting batches from hot (without rate-limit sleeps).
+    pub delete_busy: Duration,
 }
 
 impl ArchiveStats {
@@ -215,9 +265,63 @@ impl ArchiveStats {
     }
 }
 
-/// Copies a batch of hot bundles to cold (one cold transaction, committed).
+/// How often a copy or delete that lost a deadlock (or a busy race) is tried again.
+const MAX_RETRIES: u32 = 5;
+
+/// Copies a batch of hot bundles to cold (one cold transaction, committed; tried again
+/// after a deadlock: the transaction is all or nothing).
 pub async fn copy_batch(cold: &dyn ArchiveTier, bundles: &[OrderBundle]) -> Result<()> {
-    cold.put_bundles(bundles).await.map(|_| ())
+    let mut tries = 0;
+    loop {
+        match cold.put_bundles(bundles).await {
+            Err(e) if e.is_retryable() && tries < MAX_RETRIES => {
+                tries += 1;
+                tracing::debug!(error = %e, tries, "archive copy: retrying");
+            }
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
+type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;
+
+/// [`copy_batch`] on `ways` parts of the batch at once.
+fn copy_parts<'a>(
+    cold: &'a dyn ArchiveTier,
+    bundles: &'a [OrderBundle],
+    ways: usize,
+) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+        if ways <= 1 || bundles.len() < 2 {
+            return copy_batch(cold, bundles).await;
+        }
+        let (a, b) = bundles.split_at(bundles.len() / 2);
+        tokio::try_join!(
+            copy_parts(cold, a, ways / 2),
+            copy_parts(cold, b, ways - ways / 2)
+        )?;
+        Ok(())
+    })
+}
+
+/// [`delete_batch`] on `ways` parts of the batch at once.
+fn delete_parts<'a>(
+    hot: &'a dyn ArchiveTier,
+    cold: &'a dyn ArchiveTier,
+    bundles: &'a [OrderBundle],
+    ways: usize,
+) -> BoxFut<'a, (u64, u64, u64)> {
+    Box::pin(async move {
+        if ways <= 1 || bundles.len() < 2 {
+            return delete_batch(hot, cold, bundles).await;
+        }
+        let (a, b) = bundles.split_at(bundles.len() / 2);
+        let (x, y) = tokio::try_join!(
+            delete_parts(hot, cold, a, ways / 2),
+            delete_parts(hot, cold, b, ways - ways / 2)
+        )?;
+        Ok((x.0 + y.0, x.1 + y.1, x.2 + y.2))
+    })
 }
 
 /// Deletes a copied batch from hot, version-checked; for bundles that changed since
@@ -253,8 +357,18 @@ pub async fn delete_batch(
     ))
 }
 
+/// Batches read ahead of the copy, and copied ahead of the delete.
+const PIPELINE_DEPTH: usize = 2;
+
 /// Moves every eligible order from `hot` to `cold` (see the module doc). `progress`
 /// is called after each batch with the totals so far.
+///
+/// Three stages run at once, joined by short bounded queues: reading batch k+2 from
+/// hot, copying batch k+1 to cold, deleting batch k from hot; the copy and the delete
+/// each work on `parallel` parts of their batch at once (each part its own
+/// transaction). A part is deleted only after its copy committed, so the guarantee is
+/// the one of the plain loop; the databases just never wait for each other. The rate
+/// limit sleeps in the delete stage, which holds the others back through the queues.
 pub async fn archive(
     hot: &dyn Store,
     cold: &dyn Store,
@@ -263,41 +377,88 @@ pub async fn archive(
 ) -> Result<ArchiveStats> {
     let hot_t = tier_of(hot)?;
     let cold_t = tier_of(cold)?;
-    let batch = opts.batch.clamp(1, 2000) as i64;
+    let batch = opts.batch.clamp(1, MAX_BATCH) as i64;
+    let ways = opts.parallel.clamp(1, 8);
     let start = Instant::now();
-    let mut stats = ArchiveStats::default();
-    let mut cursor = String::new();
-    loop {
-        let orders = hot_t
-            .archive_candidates(opts.cutoff_ms, &cursor, batch)
-            .await?;
-        let Some(last) = orders.last() else { break };
-        cursor = last.id.clone();
-        let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
-        let bundles = hot_t.load_bundles(&ids).await?;
-        if opts.dry_run {
-            stats.orders += bundles.len() as u64;
-            stats.rows += bundles.iter().map(|b| b.rows()).sum::<u64>();
-        } else {
-            copy_batch(cold_t, &bundles).await?;
-            let (orders, rows, changed) = delete_batch(hot_t, cold_t, &bundles).await?;
-            stats.orders += orders;
-            stats.rows += rows;
-            stats.changed += changed;
-        }
-        stats.batches += 1;
-        stats.elapsed = start.elapsed();
-        progress(&stats);
-        if opts.max_rows_per_sec > 0 && !opts.dry_run {
-            let due = Duration::from_secs_f64(stats.rows as f64 / opts.max_rows_per_sec as f64);
-            if let Some(wait) = due.checked_sub(start.elapsed()) {
-                tokio::time::sleep(wait.min(opts.max_sleep)).await;
+    let (read_tx, mut read_rx) = tokio::sync::mpsc::channel::<Vec<OrderBundle>>(PIPELINE_DEPTH);
+    let reader = async move {
+        let mut cursor = String::new();
+        let mut busy = Duration::ZERO;
+        loop {
+            let t = Instant::now();
+            let page = hot_t
+                .candidate_bundles(opts.cutoff_ms, &cursor, batch)
+                .await?;
+            busy += t.elapsed();
+            let Some(last) = page.last_id else { break };
+            cursor = last;
+            if read_tx.send(page.bundles).await.is_err() {
+                break;
+            }
+            if (page.scanned as i64) < batch {
+                break;
             }
         }
-        if (orders.len() as i64) < batch {
-            break;
-        }
+        Ok::<Duration, StoreError>(busy)
+    };
+    if opts.dry_run {
+        let mut stats = ArchiveStats::default();
+        let counter = async {
+            while let Some(bundles) = read_rx.recv().await {
+                stats.orders += bundles.len() as u64;
+                stats.rows += bundles.iter().map(|b| b.rows()).sum::<u64>();
+                stats.batches += 1;
+                stats.elapsed = start.elapsed();
+                progress(&stats);
+            }
+            Ok(())
+        };
+        let (read_busy, ()) = tokio::try_join!(reader, counter)?;
+        stats.read_busy = read_busy;
+        stats.elapsed = start.elapsed();
+        return Ok(stats);
     }
+    let (copied_tx, mut copied_rx) = tokio::sync::mpsc::channel::<Vec<OrderBundle>>(PIPELINE_DEPTH);
+    let copier = async move {
+        let mut busy = Duration::ZERO;
+        while let Some(bundles) = read_rx.recv().await {
+            if !bundles.is_empty() {
+                let t = Instant::now();
+                copy_parts(cold_t, &bundles, ways).await?;
+                busy += t.elapsed();
+            }
+            if copied_tx.send(bundles).await.is_err() {
+                break;
+            }
+        }
+        Ok::<Duration, StoreError>(busy)
+    };
+    let mut stats = ArchiveStats::default();
+    let deleter = async {
+        while let Some(bundles) = copied_rx.recv().await {
+            if !bundles.is_empty() {
+                let t = Instant::now();
+                let (orders, rows, changed) = delete_parts(hot_t, cold_t, &bundles, ways).await?;
+                stats.delete_busy += t.elapsed();
+                stats.orders += orders;
+                stats.rows += rows;
+                stats.changed += changed;
+            }
+            stats.batches += 1;
+            stats.elapsed = start.elapsed();
+            progress(&stats);
+            if opts.max_rows_per_sec > 0 {
+                let due = Duration::from_secs_f64(stats.rows as f64 / opts.max_rows_per_sec as f64);
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    tokio::time::sleep(wait.min(opts.max_sleep)).await;
+                }
+            }
+        }
+        Ok::<(), StoreError>(())
+    };
+    let (read_busy, copy_busy, ()) = tokio::try_join!(reader, copier, deleter)?;
+    stats.read_busy = read_busy;
+    stats.copy_busy = copy_busy;
     stats.elapsed = start.elapsed();
     Ok(stats)
 }

@@ -16,15 +16,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod accounts_model;
 mod admin_model;
 pub mod archive;
 mod dialect;
 mod error;
 pub mod generate;
+mod list;
 mod migrate;
 mod model;
 mod payments_model;
 mod queries;
+mod sql_accounts;
 mod sql_archive;
 mod sql_payments;
 mod sql_rules;
@@ -33,9 +36,11 @@ mod sql_store;
 pub mod testing;
 mod tiered;
 
+pub use accounts_model::*;
 pub use admin_model::*;
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
+pub use list::{merge_pages, PayOrderQuery};
 pub use model::*;
 pub use payments_model::*;
 pub use sql_store::{MySqlStore, PostgresStore, SqliteStore};
@@ -78,6 +83,24 @@ pub trait Store: Send + Sync + 'static {
     /// Row-level access for archiving (hot/cold), if this store supports it.
     fn archive_tier(&self) -> Option<&dyn archive::ArchiveTier> {
         None
+    }
+
+    /// The hot and the cold store, when this store is a [`TieredStore`] (for the
+    /// scheduled archiver).
+    fn tiers(&self) -> Option<(&dyn Store, &dyn Store)> {
+        None
+    }
+
+    /// Pay orders of a business line over a time range, newest first, keyset-paged
+    /// ([`PayOrderQuery`]). A [`TieredStore`] merges hot and cold.
+    async fn list_pay_orders(&self, query: &PayOrderQuery) -> Result<Vec<PayOrder>> {
+        match self.archive_tier() {
+            Some(t) => t.list_pay_orders(query).await,
+            None => Err(StoreError::Config(format!(
+                "the {} store cannot list pay orders",
+                self.backend().name()
+            ))),
+        }
     }
 
     // ---- business lines ----
@@ -357,6 +380,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` samples, newest first.
     async fn decision_samples(&self, limit: i64) -> Result<Vec<DecisionSample>>;
+
+    // ---- merchant accounts and the audit log ----
+
+    /// Inserts an account with its first key version and the audit entry, in one
+    /// transaction; a taken id is `Conflict` (nothing written).
+    async fn insert_merchant_account(
+        &self,
+        account: &MerchantAccount,
+        key: &MerchantAccountKey,
+        audit: &AuditEntry,
+    ) -> Result<()>;
+
+    /// An account by id.
+    async fn merchant_account(&self, id: &str) -> Result<Option<MerchantAccount>>;
+
+    /// Every account, by id.
+    async fn list_merchant_accounts(&self) -> Result<Vec<MerchantAccount>>;
+
+    /// The key versions of an account, oldest first.
+    async fn merchant_account_keys(&self, account_id: &str) -> Result<Vec<MerchantAccountKey>>;
+
+    /// Applies `update` (status, public configuration, a new key version, a retirement, the
+    /// audit entry) in one transaction if the account's version is still
+    /// `update.expected_version`. Refused (nothing written) otherwise, with the account as
+    /// it is now. A taken key version is `Conflict`, a retirement of a missing or retired
+    /// version `Invalid`; either way nothing is written.
+    async fn update_merchant_account(
+        &self,
+        update: &MerchantAccountUpdate,
+    ) -> Result<Transition<MerchantAccount>>;
+
+    /// Count, version sum and latest change of all accounts: changes whenever any account
+    /// changes, so instances poll it to reload.
+    async fn merchant_accounts_stamp(&self) -> Result<MerchantAccountsStamp>;
+
+    /// Appends an audit entry on its own.
+    async fn insert_audit_entry(&self, entry: &AuditEntry) -> Result<()>;
+
+    /// Up to `limit` audit entries, newest first.
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>>;
 }
 
 /// Opens the store a URL names (`sqlite:PATH`, `postgres://...`, `mysql://...`),

@@ -25,6 +25,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "payments",
         include_str!("../migrations/sqlite/0003_payments.sql"),
     ),
+    (
+        4,
+        "merchant_accounts",
+        include_str!("../migrations/sqlite/0004_merchant_accounts.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -42,6 +47,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "payments",
         include_str!("../migrations/postgres/0003_payments.sql"),
     ),
+    (
+        4,
+        "merchant_accounts",
+        include_str!("../migrations/postgres/0004_merchant_accounts.sql"),
+    ),
 ];
 const MYSQL: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/mysql/0001_core.sql")),
@@ -54,6 +64,11 @@ const MYSQL: &[(i64, &str, &str)] = &[
         3,
         "payments",
         include_str!("../migrations/mysql/0003_payments.sql"),
+    ),
+    (
+        4,
+        "merchant_accounts",
+        include_str!("../migrations/mysql/0004_merchant_accounts.sql"),
     ),
 ];
 

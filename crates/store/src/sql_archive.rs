@@ -1,6 +1,6 @@
 //! [`ArchiveTier`] for the SQL stores, stamped out per backend like `sql_store.rs`.
 
-use crate::archive::{ArchiveTier, ArchivedEvent, OrderBundle, PutOutcome};
+use crate::archive::{ArchiveTier, ArchivedEvent, CandidateBatch, OrderBundle, PutOutcome};
 use crate::error::{Result, StoreError};
 use crate::*;
 use async_trait::async_trait;
@@ -9,10 +9,50 @@ use sqlx::mysql::MySql;
 use sqlx::postgres::Postgres;
 use sqlx::sqlite::Sqlite;
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-/// Rows per multi-row INSERT (pay_orders has 21 columns: 10,500 binds).
-const INSERT_CHUNK: usize = 500;
+/// Most rows per multi-row INSERT (pay_orders has 21 columns: 10,752 binds, under
+/// SQLite's 32,766 and PostgreSQL's and MySQL's 65,535).
+const INSERT_CHUNK: usize = 512;
+/// Most ids per `IN (...)` list.
+const IN_CHUNK: usize = 1024;
+
+// Statement shapes: a batch's row counts vary, and every distinct statement text is a
+// new server-side prepare (and evicts another from the per-connection cache). So
+// inserts go in power-of-two chunks and `IN` lists are padded to a power of two by
+// repeating their last id (harmless in an `IN`): a handful of shapes per table, all
+// prepared once per connection.
+
+/// `n` rounded up to a power of two, at least 8.
+fn padded(n: usize) -> usize {
+    n.next_power_of_two().max(8)
+}
+
+/// `items` (non-empty), then its last item repeated up to [`padded`] length.
+fn pad<T: Copy>(items: &[T]) -> impl Iterator<Item = T> + '_ {
+    let extra = padded(items.len()) - items.len();
+    let last = items.last().copied();
+    items
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(last, extra).flatten())
+}
+
+/// `items` cut into chunks of `max` (a power of two), then of decreasing powers of two.
+fn pow2_chunks<T>(mut items: &[T], max: usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    while !items.is_empty() {
+        let n = if items.len() >= max {
+            max
+        } else {
+            1 << (usize::BITS - 1 - items.len().leading_zeros())
+        };
+        let (head, rest) = items.split_at(n);
+        out.push(head);
+        items = rest;
+    }
+    out
+}
 
 macro_rules! impl_archive {
     ($store:ty, $db:ty) => {
@@ -22,60 +62,80 @@ macro_rules! impl_archive {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 ids: &[String],
             ) -> Result<Vec<OrderBundle>> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
                 let a = &self.q.archive;
-                let sql = a.orders_by_ids(ids.len());
-                let mut q = sqlx::query(&sql);
-                for id in ids {
-                    q = q.bind(id);
+                let mut orders = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(IN_CHUNK) {
+                    let sql = a.orders_by_ids(padded(chunk.len()));
+                    let mut q = sqlx::query(&sql);
+                    let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                    for id in pad(&refs) {
+                        q = q.bind(id);
+                    }
+                    for r in q.fetch_all(&mut *conn).await? {
+                        orders.push(Self::pay_order(&r)?);
+                    }
                 }
-                let rows = q.fetch_all(&mut *conn).await?;
-                let mut by_id: HashMap<String, OrderBundle> = HashMap::new();
-                for r in &rows {
-                    let order = Self::pay_order(r)?;
-                    by_id.insert(
-                        order.id.clone(),
-                        OrderBundle {
-                            order,
-                            events: Vec::new(),
-                            attempts: Vec::new(),
-                        },
-                    );
+                self.arc_children(conn, orders).await
+            }
+
+            /// The bundles of `orders`: their events by order id, then those events'
+            /// attempts by event id (`IN` lists, a few statements per batch).
+            async fn arc_children(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                orders: Vec<PayOrder>,
+            ) -> Result<Vec<OrderBundle>> {
+                let a = &self.q.archive;
+                let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+                let mut index: HashMap<String, usize> = HashMap::with_capacity(orders.len());
+                for (i, o) in orders.iter().enumerate() {
+                    index.insert(o.id.clone(), i);
                 }
-                let sql = a.events_by_orders(ids.len());
-                let mut q = sqlx::query(&sql);
-                for id in ids {
-                    q = q.bind(id);
-                }
-                let mut event_owner: HashMap<String, String> = HashMap::new();
-                for r in q.fetch_all(&mut *conn).await? {
-                    let event = Self::event(&r)?;
-                    let updated_at_ms = Self::i(&r, "updated_at_ms")?;
-                    let Some(owner) = event.pay_order_id.clone() else {
-                        continue;
-                    };
-                    event_owner.insert(event.id.clone(), owner.clone());
-                    if let Some(b) = by_id.get_mut(&owner) {
-                        b.events.push(ArchivedEvent {
+                let mut out: Vec<OrderBundle> = orders
+                    .into_iter()
+                    .map(|order| OrderBundle {
+                        order,
+                        events: Vec::new(),
+                        attempts: Vec::new(),
+                    })
+                    .collect();
+                let mut event_owner: HashMap<String, usize> = HashMap::new();
+                for chunk in ids.chunks(IN_CHUNK) {
+                    let sql = a.events_by_orders(padded(chunk.len()));
+                    let mut q = sqlx::query(&sql);
+                    let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                    for id in pad(&refs) {
+                        q = q.bind(id);
+                    }
+                    for r in q.fetch_all(&mut *conn).await? {
+                        let event = Self::event(&r)?;
+                        let updated_at_ms = Self::i(&r, "updated_at_ms")?;
+                        let Some(&i) = event.pay_order_id.as_ref().and_then(|o| index.get(o))
+                        else {
+                            continue;
+                        };
+                        event_owner.insert(event.id.clone(), i);
+                        out[i].events.push(ArchivedEvent {
                             event,
                             updated_at_ms,
                         });
                     }
                 }
-                let sql = a.attempts_by_orders(ids.len());
-                let mut q = sqlx::query(&sql);
-                for id in ids {
-                    q = q.bind(id);
-                }
-                for r in q.fetch_all(&mut *conn).await? {
-                    let at = Self::attempt(&r)?;
-                    if let Some(b) = event_owner.get(&at.event_id).and_then(|o| by_id.get_mut(o)) {
-                        b.attempts.push(at);
+                let event_ids: Vec<&String> = event_owner.keys().collect();
+                for chunk in event_ids.chunks(IN_CHUNK) {
+                    let sql = a.attempts_by_events(padded(chunk.len()));
+                    let mut q = sqlx::query(&sql);
+                    let refs: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
+                    for id in pad(&refs) {
+                        q = q.bind(id);
+                    }
+                    for r in q.fetch_all(&mut *conn).await? {
+                        let at = Self::attempt(&r)?;
+                        if let Some(&i) = event_owner.get(&at.event_id) {
+                            out[i].attempts.push(at);
+                        }
                     }
                 }
-                let mut out: Vec<OrderBundle> = by_id.into_values().collect();
                 for b in &mut out {
                     b.normalize();
                 }
@@ -90,7 +150,7 @@ macro_rules! impl_archive {
                 with_keys: bool,
             ) -> Result<()> {
                 let a = &self.q.archive;
-                for chunk in bundles.chunks(INSERT_CHUNK) {
+                for chunk in pow2_chunks(bundles, INSERT_CHUNK) {
                     let sql = a.insert_orders(chunk.len());
                     let mut q = sqlx::query(&sql);
                     for b in chunk {
@@ -134,7 +194,7 @@ macro_rules! impl_archive {
                 }
                 let events: Vec<&ArchivedEvent> =
                     bundles.iter().flat_map(|b| b.events.iter()).collect();
-                for chunk in events.chunks(INSERT_CHUNK) {
+                for chunk in pow2_chunks(&events, INSERT_CHUNK) {
                     let sql = a.insert_events(chunk.len());
                     let mut q = sqlx::query(&sql);
                     for ae in chunk {
@@ -162,7 +222,7 @@ macro_rules! impl_archive {
                 }
                 let attempts: Vec<&NotificationAttempt> =
                     bundles.iter().flat_map(|b| b.attempts.iter()).collect();
-                for chunk in attempts.chunks(INSERT_CHUNK) {
+                for chunk in pow2_chunks(&attempts, INSERT_CHUNK) {
                     let sql = a.insert_attempts(chunk.len());
                     let mut q = sqlx::query(&sql);
                     for at in chunk {
@@ -180,7 +240,37 @@ macro_rules! impl_archive {
                 Ok(())
             }
 
+            /// Deletes `(id, version)` rows of a versioned table in one statement; true
+            /// if every row was there at that version.
+            async fn arc_delete_versioned(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                table: &str,
+                rows: &[(&str, i64)],
+            ) -> Result<bool> {
+                if rows.is_empty() {
+                    return Ok(true);
+                }
+                let mut groups: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+                for (id, version) in rows {
+                    groups.entry(*version).or_default().push(id);
+                }
+                let sizes: Vec<usize> = groups.values().map(|g| padded(g.len())).collect();
+                let sql = self.q.archive.delete_versioned(table, &sizes);
+                let mut q = sqlx::query(&sql);
+                for (version, ids) in &groups {
+                    for id in pad(ids) {
+                        q = q.bind(id);
+                    }
+                    q = q.bind(*version);
+                }
+                Ok(q.execute(&mut *conn).await?.rows_affected() == rows.len() as u64)
+            }
+
             /// Deletes exactly these rows; false (caller rolls back) if any differed.
+            /// One multi-row statement per table and chunk: attempts by event id (their
+            /// count compared), events and orders by id grouped by version, and a count of
+            /// events left for the orders (an event added since the read).
             async fn arc_delete(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -195,44 +285,45 @@ macro_rules! impl_archive {
                     .flat_map(|b| b.events.iter().map(|e| &e.event))
                     .collect();
                 let n_attempts: u64 = bundles.iter().map(|b| b.attempts.len() as u64).sum();
-                if !events.is_empty() {
-                    let sql = a.delete_attempts(events.len());
+                let mut attempts_deleted = 0;
+                for chunk in events.chunks(IN_CHUNK) {
+                    let sql = a.delete_attempts(padded(chunk.len()));
                     let mut q = sqlx::query(&sql);
-                    for e in &events {
-                        q = q.bind(&e.id);
+                    let refs: Vec<&str> = chunk.iter().map(|e| e.id.as_str()).collect();
+                    for id in pad(&refs) {
+                        q = q.bind(id);
                     }
-                    if q.execute(&mut *conn).await?.rows_affected() != n_attempts {
-                        return Ok(false);
-                    }
-                    let sql = a.delete_events(events.len());
-                    let mut q = sqlx::query(&sql);
-                    for e in &events {
-                        q = q.bind(&e.id);
-                    }
-                    for e in &events {
-                        q = q.bind(&e.id).bind(e.version);
-                    }
-                    if q.execute(&mut *conn).await?.rows_affected() != events.len() as u64 {
-                        return Ok(false);
-                    }
+                    attempts_deleted += q.execute(&mut *conn).await?.rows_affected();
                 }
-                let sql = a.count_events_of_orders(bundles.len());
-                let mut q = sqlx::query(&sql);
-                for b in bundles {
-                    q = q.bind(&b.order.id);
-                }
-                if q.fetch_one(&mut *conn).await?.try_get::<i64, _>(0)? != 0 {
+                if attempts_deleted != n_attempts {
                     return Ok(false);
                 }
-                let sql = a.delete_orders(bundles.len());
-                let mut q = sqlx::query(&sql);
-                for b in bundles {
-                    q = q.bind(&b.order.id);
+                for chunk in events.chunks(IN_CHUNK) {
+                    let rows: Vec<(&str, i64)> =
+                        chunk.iter().map(|e| (e.id.as_str(), e.version)).collect();
+                    if !self.arc_delete_versioned(conn, "outbox_events", &rows).await? {
+                        return Ok(false);
+                    }
                 }
-                for b in bundles {
-                    q = q.bind(&b.order.id).bind(b.order.version);
+                for chunk in bundles.chunks(IN_CHUNK) {
+                    let sql = a.count_events_of_orders(padded(chunk.len()));
+                    let mut q = sqlx::query(&sql);
+                    let refs: Vec<&str> = chunk.iter().map(|b| b.order.id.as_str()).collect();
+                    for id in pad(&refs) {
+                        q = q.bind(id);
+                    }
+                    if q.fetch_one(&mut *conn).await?.try_get::<i64, _>(0)? != 0 {
+                        return Ok(false);
+                    }
+                    let rows: Vec<(&str, i64)> = chunk
+                        .iter()
+                        .map(|b| (b.order.id.as_str(), b.order.version))
+                        .collect();
+                    if !self.arc_delete_versioned(conn, "pay_orders", &rows).await? {
+                        return Ok(false);
+                    }
                 }
-                Ok(q.execute(&mut *conn).await?.rows_affected() == bundles.len() as u64)
+                Ok(true)
             }
         }
 
@@ -253,6 +344,32 @@ macro_rules! impl_archive {
                 rows.iter().map(Self::pay_order).collect()
             }
 
+            async fn candidate_bundles(
+                &self,
+                cutoff_ms: i64,
+                after_id: &str,
+                limit: i64,
+            ) -> Result<CandidateBatch> {
+                let mut conn = self.pool.acquire().await?;
+                let rows = sqlx::query(&self.q.archive.finished_before())
+                    .bind(after_id)
+                    .bind(cutoff_ms)
+                    .bind(limit)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let orders: Vec<PayOrder> =
+                    rows.iter().map(Self::pay_order).collect::<Result<_>>()?;
+                let scanned = orders.len();
+                let last_id = orders.last().map(|o| o.id.clone());
+                let mut bundles = self.arc_children(&mut conn, orders).await?;
+                bundles.retain(|b| b.events.iter().all(|e| e.event.status != EventStatus::Pending));
+                Ok(CandidateBatch {
+                    bundles,
+                    last_id,
+                    scanned,
+                })
+            }
+
             async fn count_archive_candidates(&self, cutoff_ms: i64) -> Result<i64> {
                 let row = sqlx::query(&self.q.archive.count_candidates())
                     .bind(cutoff_ms)
@@ -267,16 +384,42 @@ macro_rules! impl_archive {
             }
 
             async fn put_bundles(&self, bundles: &[OrderBundle]) -> Result<Vec<PutOutcome>> {
+                if bundles.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // The common case first: none of the rows is here yet, so one transaction
+                // of multi-row inserts does it. Any error (a row already here, left by an
+                // interrupted run, or anything else) rolls that back and the bundles are
+                // compared one by one below, where a real error surfaces again.
+                {
+                    let mut tx = self.write_tx().await?;
+                    let refs: Vec<&OrderBundle> = bundles.iter().collect();
+                    match self.arc_insert(&mut tx, &refs, false).await {
+                        Ok(()) => {
+                            tx.commit().await?;
+                            return Ok(vec![PutOutcome::Inserted; bundles.len()]);
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "archive copy: rows already present, comparing");
+                            let _ = tx.rollback().await;
+                        }
+                    }
+                }
                 let mut tx = self.write_tx().await?;
                 let ids: Vec<String> = bundles.iter().map(|b| b.order.id.clone()).collect();
-                let existing = self.arc_load(&mut tx, &ids).await?;
+                let existing: HashMap<String, OrderBundle> = self
+                    .arc_load(&mut tx, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|b| (b.order.id.clone(), b))
+                    .collect();
                 let mut outcomes = Vec::with_capacity(bundles.len());
                 let mut to_insert: Vec<&OrderBundle> = Vec::new();
                 let mut to_replace: Vec<&OrderBundle> = Vec::new();
                 for b in bundles {
                     let mut b_norm = b.clone();
                     b_norm.normalize();
-                    match existing.iter().find(|e| e.order.id == b.order.id) {
+                    match existing.get(&b.order.id) {
                         None => {
                             to_insert.push(b);
                             outcomes.push(PutOutcome::Inserted);
@@ -323,6 +466,28 @@ macro_rules! impl_archive {
                 self.arc_insert(&mut tx, &refs, true).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn list_pay_orders(&self, query: &PayOrderQuery) -> Result<Vec<PayOrder>> {
+                let (before_ms, before_id) = match &query.before {
+                    Some((ms, id)) => (*ms, id.as_str()),
+                    // Past every real key: the first page.
+                    None => (i64::MAX, ""),
+                };
+                let rows = sqlx::query(&self.q.archive.list_orders())
+                    .bind(&query.business_line_id)
+                    .bind(query.created_from_ms)
+                    .bind(query.created_to_ms)
+                    .bind(query.status.map(|s| s.as_str()).unwrap_or(""))
+                    .bind(query.status.map(|s| s.as_str()).unwrap_or(""))
+                    .bind(before_ms)
+                    .bind(before_ms)
+                    .bind(before_id)
+                    .bind(query.before.is_none())
+                    .bind(query.limit.clamp(0, 1000))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(Self::pay_order).collect()
             }
 
             async fn business_order_key(

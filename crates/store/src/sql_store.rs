@@ -878,6 +878,49 @@ macro_rules! impl_store {
                 self.samples_list(limit).await
             }
 
+            async fn insert_merchant_account(
+                &self,
+                account: &MerchantAccount,
+                key: &MerchantAccountKey,
+                audit: &AuditEntry,
+            ) -> Result<()> {
+                with_retry!(self.accounts_insert(account, key, audit).await)
+            }
+
+            async fn merchant_account(&self, id: &str) -> Result<Option<MerchantAccount>> {
+                self.accounts_by_id(id).await
+            }
+
+            async fn list_merchant_accounts(&self) -> Result<Vec<MerchantAccount>> {
+                self.accounts_list().await
+            }
+
+            async fn merchant_account_keys(
+                &self,
+                account_id: &str,
+            ) -> Result<Vec<MerchantAccountKey>> {
+                self.accounts_keys(account_id).await
+            }
+
+            async fn update_merchant_account(
+                &self,
+                update: &MerchantAccountUpdate,
+            ) -> Result<Transition<MerchantAccount>> {
+                with_retry!(self.accounts_update(update).await)
+            }
+
+            async fn merchant_accounts_stamp(&self) -> Result<MerchantAccountsStamp> {
+                self.accounts_stamp().await
+            }
+
+            async fn insert_audit_entry(&self, entry: &AuditEntry) -> Result<()> {
+                with_retry!(self.audit_insert(entry).await)
+            }
+
+            async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>> {
+                self.audit_list(limit).await
+            }
+
             async fn outbox_stats(&self) -> Result<OutboxStats> {
                 let row = sqlx::query(&self.q.outbox_counts)
                     .fetch_one(&self.pool)

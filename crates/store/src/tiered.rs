@@ -84,6 +84,20 @@ impl Store for TieredStore {
         self.hot.archive_tier()
     }
 
+    fn tiers(&self) -> Option<(&dyn Store, &dyn Store)> {
+        Some((&*self.hot, &*self.cold))
+    }
+
+    async fn list_pay_orders(&self, query: &PayOrderQuery) -> Result<Vec<PayOrder>> {
+        // Both tiers for the same page, merged; an order in both (mid-archive or
+        // mid-back-fill) is listed once, as hot has it.
+        let (hot, cold) = tokio::try_join!(
+            self.hot.list_pay_orders(query),
+            self.cold.list_pay_orders(query)
+        )?;
+        Ok(merge_pages(hot, cold, query.limit.max(0) as usize))
+    }
+
     async fn insert_business_line(&self, line: &BusinessLine) -> Result<()> {
         self.hot.insert_business_line(line).await
     }
@@ -535,5 +549,47 @@ impl Store for TieredStore {
 
     async fn decision_samples(&self, limit: i64) -> Result<Vec<DecisionSample>> {
         self.hot.decision_samples(limit).await
+    }
+
+    // Merchant accounts and the audit log live in hot only (never archived).
+
+    async fn insert_merchant_account(
+        &self,
+        account: &MerchantAccount,
+        key: &MerchantAccountKey,
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        self.hot.insert_merchant_account(account, key, audit).await
+    }
+
+    async fn merchant_account(&self, id: &str) -> Result<Option<MerchantAccount>> {
+        self.hot.merchant_account(id).await
+    }
+
+    async fn list_merchant_accounts(&self) -> Result<Vec<MerchantAccount>> {
+        self.hot.list_merchant_accounts().await
+    }
+
+    async fn merchant_account_keys(&self, account_id: &str) -> Result<Vec<MerchantAccountKey>> {
+        self.hot.merchant_account_keys(account_id).await
+    }
+
+    async fn update_merchant_account(
+        &self,
+        update: &MerchantAccountUpdate,
+    ) -> Result<Transition<MerchantAccount>> {
+        self.hot.update_merchant_account(update).await
+    }
+
+    async fn merchant_accounts_stamp(&self) -> Result<MerchantAccountsStamp> {
+        self.hot.merchant_accounts_stamp().await
+    }
+
+    async fn insert_audit_entry(&self, entry: &AuditEntry) -> Result<()> {
+        self.hot.insert_audit_entry(entry).await
+    }
+
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>> {
+        self.hot.audit_log(limit).await
     }
 }

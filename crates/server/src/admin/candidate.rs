@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use paydesk_rules::{CompileError, Finding, LoadError, RuleSet, Severity};
+use paydesk_rules::{CompileError, Finding, FindingCode, LoadError, RuleSet, Severity};
 use serde_json::{json, Map, Value};
 
 /// A parsed request body: the candidate and the remaining fields.
@@ -75,6 +75,60 @@ pub fn str_field<'a>(fields: &'a Map<String, Value>, name: &str) -> ApiResult<Op
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(ApiError::invalid(format!("`{name}` must be a string"))),
     }
+}
+
+/// Findings about the merchant accounts routes name: an account this instance does not
+/// use (`unknown_merchant_account`) or one that is stored but disabled
+/// (`disabled_merchant_account`) is an error in an enabled rule (a publish is refused)
+/// and a warning in a disabled one. The known accounts are `state.accounts()`.
+pub async fn account_findings(state: &AppState, rules: &RuleSet) -> ApiResult<Vec<Finding>> {
+    let accounts = state.accounts();
+    let mut findings = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for rule in &rules.business_rules {
+        for route in &rule.then.routes {
+            let id = route.merchant_account.as_str();
+            if accounts.get(id).is_some() || !seen.insert((rule.id.as_str(), id)) {
+                continue;
+            }
+            let stored = if id.is_empty() || id.len() > 64 {
+                None
+            } else {
+                state.store.merchant_account(id).await?
+            };
+            let (code, message) = match stored {
+                Some(a) if a.status == paydesk_store::MerchantAccountStatus::Disabled => (
+                    FindingCode::DisabledMerchantAccount,
+                    format!(
+                        "routes {} to merchant account `{id}`, which is disabled \
+                         (`paydesk merchant-account enable {id}`)",
+                        route.method
+                    ),
+                ),
+                _ => (
+                    FindingCode::UnknownMerchantAccount,
+                    format!(
+                        "routes {} to merchant account `{id}`, which does not exist here \
+                         (known: {})",
+                        route.method,
+                        accounts.ids().join(", ")
+                    ),
+                ),
+            };
+            findings.push(Finding {
+                severity: if rule.enabled {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                },
+                code,
+                rule_id: Some(rule.id.clone()),
+                rule_name: Some(rule.name.clone()),
+                message,
+            });
+        }
+    }
+    Ok(findings)
 }
 
 /// How many findings are errors and warnings.

@@ -11,6 +11,7 @@ pub mod console;
 pub mod decisions;
 pub mod engine;
 pub mod lookup;
+pub mod merchant_accounts;
 pub mod operators;
 pub mod rules_api;
 pub mod session;
@@ -43,6 +44,11 @@ pub fn api_router() -> Router<AppState> {
         .route("/decisions", post(decisions::decide))
         .route("/lookup", get(lookup::lookup))
         .route("/flagged-attempts", get(lookup::flagged))
+        .route("/merchant-accounts", get(merchant_accounts::list))
+        .route(
+            "/merchant-accounts/{id}/test",
+            post(merchant_accounts::test),
+        )
 }
 
 /// The console page and its assets.

@@ -169,7 +169,8 @@ pub async fn validate(
 ) -> ApiResult<Json<Value>> {
     let bytes = read_body(&state, body).await?;
     let c = candidate::parse(&state, &bytes, &[])?;
-    let findings = check(&c.rules, &limits(&state.config));
+    let mut findings = check(&c.rules, &limits(&state.config));
+    findings.extend(candidate::account_findings(&state, &c.rules).await?);
     let (errors, warnings) = counts(&findings);
     Ok(Json(json!({
         "valid": errors == 0, "errors": errors, "warnings": warnings, "findings": findings,
@@ -235,7 +236,8 @@ pub async fn publish(
         )));
     }
     let limits = limits(&state.config);
-    let findings = check(&c.rules, &limits);
+    let mut findings = check(&c.rules, &limits);
+    findings.extend(candidate::account_findings(&state, &c.rules).await?);
     if counts(&findings).0 > 0 {
         return Ok(rules_invalid(findings));
     }

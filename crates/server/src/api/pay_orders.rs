@@ -1,4 +1,4 @@
-//! `POST /v1/pay-orders`, `GET /v1/pay-orders/{id}`,
+//! `POST /v1/pay-orders`, `GET /v1/pay-orders` (list), `GET /v1/pay-orders/{id}`,
 //! `GET /v1/pay-orders/by-business-order-no/{no}`, `POST /v1/pay-orders/{id}/close`.
 
 use super::parse_json;
@@ -8,12 +8,13 @@ use crate::resource::PayOrderResource;
 use crate::state::AppState;
 use crate::time::{now_ms, parse_rfc3339_ms};
 use crate::urls;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use paydesk_core::transition::StateMachine;
 use paydesk_core::{ids, Amount, Currency, PayOrderStatus};
-use paydesk_store::{CreateOutcome, NewPayOrder, PayOrder};
-use serde::Deserialize;
+use paydesk_store::{CreateOutcome, NewPayOrder, PayOrder, PayOrderQuery};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Default time a pay order stays payable.
@@ -268,6 +269,110 @@ pub async fn create(
             ))
         }
     }
+}
+
+/// Query of `GET /v1/pay-orders`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListPayOrdersQuery {
+    /// Created at or after this time (unix ms; default: the beginning).
+    pub created_from_ms: Option<i64>,
+    /// Created before this time (unix ms; default: no end).
+    pub created_to_ms: Option<i64>,
+    /// Only `WAITING`, `PAID` or `CLOSED` orders.
+    pub status: Option<String>,
+    /// Orders per page, 1-100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of `GET /v1/pay-orders`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayOrderPage {
+    /// Newest first.
+    pub data: Vec<PayOrderResource>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Default and largest page sizes.
+const LIST_DEFAULT: i64 = 20;
+const LIST_MAX: i64 = 100;
+
+/// A cursor is `<created_at_ms>.<id>` of the last order of a page.
+fn encode_cursor(o: &PayOrder) -> String {
+    format!("{}.{}", o.created_at_ms, o.id)
+}
+
+fn decode_cursor(text: &str) -> ApiResult<(i64, String)> {
+    let bad = || ApiError::invalid("cursor is not a next_cursor this API returned");
+    let (ms, id) = text.split_once('.').ok_or_else(bad)?;
+    let ms: i64 = ms.parse().map_err(|_| bad())?;
+    if !ids::has_shape(id, ids::PAY_ORDER) {
+        return Err(bad());
+    }
+    Ok((ms, id.to_owned()))
+}
+
+fn build_query(q: ListPayOrdersQuery, caller: &Caller) -> ApiResult<PayOrderQuery> {
+    let from = q.created_from_ms.unwrap_or(0);
+    let to = q.created_to_ms.unwrap_or(i64::MAX);
+    if from < 0 || to < 0 || from > to {
+        return Err(ApiError::invalid(
+            "created_from_ms and created_to_ms must be unix milliseconds with from <= to",
+        ));
+    }
+    let limit = q.limit.unwrap_or(LIST_DEFAULT);
+    if !(1..=LIST_MAX).contains(&limit) {
+        return Err(ApiError::invalid(format!("limit must be 1-{LIST_MAX}")));
+    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            PayOrderStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid("status must be WAITING, PAID or CLOSED"))?,
+        ),
+    };
+    let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    Ok(PayOrderQuery {
+        business_line_id: caller.0.id.clone(),
+        created_from_ms: from,
+        created_to_ms: to,
+        status,
+        before,
+        limit,
+    })
+}
+
+/// List your pay orders over a creation time range, newest first, with cursor paging.
+/// Archived orders are included: the list spans the hot and the cold store.
+#[utoipa::path(get, path = "/v1/pay-orders", tag = "pay orders",
+    params(ListPayOrdersQuery),
+    responses(
+        (status = 200, body = PayOrderPage),
+        (status = 400, description = "INVALID_REQUEST", body = ErrorBody),
+        (status = 401, description = "UNAUTHORIZED, TIMESTAMP_EXPIRED or NONCE_REPLAYED", body = ErrorBody)),
+    security(("paydesk_hmac" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<ListPayOrdersQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<PayOrderPage>> {
+    let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let query = build_query(q, &caller)?;
+    let orders = state.store.list_pay_orders(&query).await?;
+    let next_cursor = (orders.len() as i64 == query.limit)
+        .then(|| orders.last().map(encode_cursor))
+        .flatten();
+    Ok(Json(PayOrderPage {
+        data: orders
+            .iter()
+            .map(|o| PayOrderResource::new(o, &state.public_url))
+            .collect(),
+        next_cursor,
+    }))
 }
 
 /// The caller's own pay order, or 404 for anything else (malformed, unknown, or another

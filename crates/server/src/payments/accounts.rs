@@ -9,7 +9,7 @@ use paydesk_providers::keys::{KeyRing, PrivateKey, PublicKey};
 use paydesk_providers::wechatpay::client::{WechatPayClient, WechatPayConfig};
 use paydesk_providers::wechatpay::sign::ApiV3Key;
 use paydesk_providers::PaymentProvider;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -54,6 +54,13 @@ pub enum AccountConfig {
         /// Platform certificate (PEM).
         #[serde(default)]
         platform_certificate_pem: Option<String>,
+        /// More platform public keys, e.g. the old and the new one during a rotation
+        /// (callbacks signed with any of them verify).
+        #[serde(default)]
+        platform_public_keys: Vec<PlatformPublicKey>,
+        /// More platform certificates (PEM), as above.
+        #[serde(default)]
+        platform_certificates: Vec<String>,
     },
     /// An Alipay app.
     Alipay {
@@ -76,6 +83,16 @@ pub enum AccountConfig {
         /// Alipay public key (PEM).
         alipay_public_key_pem: String,
     },
+}
+
+/// A WeChat Pay platform public key with its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformPublicKey {
+    /// `PUB_KEY_ID_...`.
+    pub id: String,
+    /// The key (SPKI PEM).
+    pub pem: String,
 }
 
 impl fmt::Debug for AccountConfig {
@@ -207,6 +224,45 @@ impl MerchantAccounts {
         Ok(MerchantAccounts { by_id })
     }
 
+    /// Builds `base` (the file or the embedded sandbox: any error is returned) together
+    /// with `overrides` (the database's accounts: one that does not build is left out
+    /// and reported). An override replaces a base account with the same id (reported).
+    /// Returns the accounts and the sentences to log.
+    pub fn build_merged(
+        base: &[AccountConfig],
+        overrides: &[AccountConfig],
+        t: CallTimeouts,
+    ) -> Result<(Self, Vec<String>), AccountsError> {
+        let mut accounts = Self::build(base, t)?;
+        let mut notes = Vec::new();
+        for c in overrides {
+            match build_one(c, t) {
+                Ok(a) => {
+                    if accounts.by_id.len() >= MAX_ACCOUNTS && !accounts.by_id.contains_key(c.id())
+                    {
+                        notes.push(format!(
+                            "merchant account `{}` left out: more than {MAX_ACCOUNTS} accounts",
+                            c.id()
+                        ));
+                        continue;
+                    }
+                    if accounts.by_id.insert(a.id.clone(), Arc::new(a)).is_some() {
+                        notes.push(format!(
+                            "merchant account `{}` from the database replaces the one from the \
+                             file or the embedded sandbox",
+                            c.id()
+                        ));
+                    }
+                }
+                Err(e) => notes.push(format!(
+                    "merchant account `{}` from the database left out: {e}",
+                    c.id()
+                )),
+            }
+        }
+        Ok((accounts, notes))
+    }
+
     /// Parses a JSON array of [`AccountConfig`].
     pub fn parse_configs(value: serde_json::Value) -> Result<Vec<AccountConfig>, AccountsError> {
         serde_json::from_value(value).map_err(|e| AccountsError::Invalid(e.to_string()))
@@ -248,6 +304,8 @@ fn build_one(c: &AccountConfig, t: CallTimeouts) -> Result<Account, String> {
             platform_public_key_id,
             platform_public_key_pem,
             platform_certificate_pem,
+            platform_public_keys,
+            platform_certificates,
             ..
         } => {
             let key = PrivateKey::from_pem(merchant_private_key_pem)
@@ -259,6 +317,14 @@ fn build_one(c: &AccountConfig, t: CallTimeouts) -> Result<Account, String> {
                     .map_err(|x| e("platform public key", &x))?;
             }
             if let Some(pem) = platform_certificate_pem {
+                ring.insert_certificate_pem(pem)
+                    .map_err(|x| e("platform certificate", &x))?;
+            }
+            for k in platform_public_keys {
+                ring.insert_public_key_pem(&k.id, &k.pem)
+                    .map_err(|x| e("platform public key", &x))?;
+            }
+            for pem in platform_certificates {
                 ring.insert_certificate_pem(pem)
                     .map_err(|x| e("platform certificate", &x))?;
             }

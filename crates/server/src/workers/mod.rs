@@ -2,6 +2,8 @@
 //! and claims rows through conditional updates so several instances can run them
 //! against one database.
 
+pub mod accounts;
+pub mod archive;
 pub mod attempts;
 pub mod dispatcher;
 pub mod expiry;
@@ -13,16 +15,23 @@ use crate::state::AppState;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Starts every worker; they stop when `shutdown` turns true.
+/// Starts every worker; they stop when `shutdown` turns true. The archiver runs only
+/// when `archive.enabled` and a cold store is configured.
 pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    vec![
+    let mut workers = Vec::new();
+    if archive::wanted(state) {
+        workers.push(tokio::spawn(archive::run(state.clone(), shutdown.clone())));
+    }
+    workers.extend([
         tokio::spawn(dispatcher::run(state.clone(), shutdown.clone())),
         tokio::spawn(expiry::run(state.clone(), shutdown.clone())),
         tokio::spawn(nonces::run(state.clone(), shutdown.clone())),
         tokio::spawn(attempts::run(state.clone(), shutdown.clone())),
         tokio::spawn(refunds::run(state.clone(), shutdown.clone())),
-        tokio::spawn(rules::run(state.clone(), shutdown)),
-    ]
+        tokio::spawn(rules::run(state.clone(), shutdown.clone())),
+        tokio::spawn(accounts::run(state.clone(), shutdown)),
+    ]);
+    workers
 }
 
 /// Sleeps `ms` or until shutdown; returns false when shutting down.
