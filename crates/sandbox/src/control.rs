@@ -294,6 +294,7 @@ pub async fn clear_faults(State(app): AppState) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct SettingsBody {
     wechat_transfer_auto_confirm: Option<bool>,
+    wechat_refund_outcome: Option<String>,
 }
 
 /// `POST /sandbox/settings`.
@@ -302,9 +303,21 @@ pub async fn settings(State(app): AppState, raw: Bytes) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
+    if let Some(o) = &b.wechat_refund_outcome {
+        if !matches!(o.as_str(), "SUCCESS" | "ABNORMAL" | "CLOSED") {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"code": "INVALID_REQUEST", "message": "wechat_refund_outcome must be SUCCESS, ABNORMAL or CLOSED"})),
+            )
+                .into_response();
+        }
+    }
     let s = app.write(|db| {
         if let Some(v) = b.wechat_transfer_auto_confirm {
             db.settings.wechat_transfer_auto_confirm = v;
+        }
+        if let Some(o) = b.wechat_refund_outcome {
+            db.settings.wechat_refund_outcome = o;
         }
         db.settings.clone()
     });

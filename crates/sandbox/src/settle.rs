@@ -434,12 +434,55 @@ pub fn settle_due(app: &App) {
             .filter(|(_, r)| r.settle_at_ms.is_some_and(|t| t <= now))
             .map(|(k, _)| k.clone())
             .collect();
+        let outcome = match db.settings.wechat_refund_outcome.as_str() {
+            "ABNORMAL" => "ABNORMAL",
+            "CLOSED" => "CLOSED",
+            _ => "SUCCESS",
+        };
         for k in keys {
             let Some(r) = db.refunds.get_mut(&k) else { continue };
-            r.status = "SUCCESS".into();
-            r.success_at = Some(now_unix());
+            let outcome = if r.provider == Provider::Wechatpay { outcome } else { "SUCCESS" };
+            r.status = outcome.into();
+            r.success_at = (outcome == "SUCCESS").then(now_unix);
             r.settle_at_ms = None;
             let r = r.clone();
+            if outcome == "CLOSED" {
+                // A closed refund moved no money: its amount is refundable again.
+                let key = crate::state::order_key(r.provider, &r.merchant, &r.out_trade_no);
+                if let Some(o) = db.orders.get_mut(&key) {
+                    o.refunded = o.refunded.saturating_sub(r.amount);
+                }
+            }
+            if outcome != "SUCCESS" {
+                if let Some(url) = &r.notify_url {
+                    let body = json!({
+                        "mchid": r.merchant,
+                        "out_trade_no": r.out_trade_no,
+                        "transaction_id": r.txn_id.clone().unwrap_or_default(),
+                        "out_refund_no": r.out_refund_no,
+                        "refund_id": r.refund_id,
+                        "refund_status": outcome,
+                        "user_received_account": "支付用户零钱",
+                        "amount": { "total": r.total, "refund": r.amount, "payer_total": r.total, "payer_refund": r.amount },
+                    });
+                    let (event, summary) = if outcome == "ABNORMAL" {
+                        ("REFUND.ABNORMAL", "退款异常")
+                    } else {
+                        ("REFUND.CLOSED", "退款关闭")
+                    };
+                    let cb = callbacks::wechat(
+                        &r.merchant,
+                        &r.out_refund_no,
+                        url,
+                        event,
+                        summary,
+                        "refund",
+                        body.to_string(),
+                    );
+                    callbacks::enqueue(app, db, cb);
+                }
+                continue;
+            }
             if let Some(url) = &r.notify_url {
                 let body = json!({
                     "mchid": r.merchant,

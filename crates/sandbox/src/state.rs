@@ -336,6 +336,15 @@ pub struct Settings {
     /// `false` (default) = WAIT_USER_CONFIRM until confirmed on the wallet or control API.
     #[serde(default)]
     pub wechat_transfer_auto_confirm: bool,
+    /// How WeChat refunds end when they settle: `SUCCESS` (default), `ABNORMAL` (the
+    /// buyer's card or account cannot receive it: WeChat's `REFUND.ABNORMAL`) or `CLOSED`
+    /// (`REFUND.CLOSED`).
+    #[serde(default = "default_refund_outcome")]
+    pub wechat_refund_outcome: String,
+}
+
+fn default_refund_outcome() -> String {
+    "SUCCESS".into()
 }
 
 /// Key of a refund or transfer.

@@ -674,6 +674,68 @@ async fn wait_refund(f: &FlowApp, refund_id: &str, status: &str) -> Value {
     .await
 }
 
+/// WeChat refund edge cases the sandbox settles on request: `ABNORMAL` (the buyer's card
+/// cannot receive it) stays flagged for offline handling with its amount still reserved
+/// and no outcome event; `CLOSED` fails the refund, sends `refund.failed` and releases the
+/// amount so it can be refunded again.
+async fn wechat_refund_abnormal_and_closed(backend: Backend) {
+    let Some(f) = FlowApp::start(backend).await else {
+        return;
+    };
+    let oid = paid_order(&f, "REFUND-ABN", 1_000, false).await;
+    let (s, _) = f
+        .sandbox
+        .post(
+            "/sandbox/settings",
+            json!({"wechat_refund_outcome": "ABNORMAL"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, r) = refund(&f, &oid, "R-ABN", 1_000).await;
+    assert_eq!(s, 201, "{r}");
+    let r = wait_refund(&f, r["id"].as_str().unwrap(), "ABNORMAL").await;
+    assert!(
+        r["last_error"].as_str().unwrap_or("").contains("ABNORMAL"),
+        "{r}"
+    );
+    // Still reserved: nothing more can be refunded, and no outcome was announced.
+    let (s, e) = refund(&f, &oid, "R-ABN-2", 1).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (409, Some("REFUND_EXCEEDS_REFUNDABLE")),
+        "{e}"
+    );
+    assert!(f.notifications("refund.succeeded", &oid).is_empty());
+    assert!(f.notifications("refund.failed", &oid).is_empty());
+
+    let oid = paid_order(&f, "REFUND-CLOSED", 1_000, false).await;
+    let (s, _) = f
+        .sandbox
+        .post(
+            "/sandbox/settings",
+            json!({"wechat_refund_outcome": "CLOSED"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, r) = refund(&f, &oid, "R-CLOSED", 600).await;
+    assert_eq!(s, 201, "{r}");
+    wait_refund(&f, r["id"].as_str().unwrap(), "FAILED").await;
+    f.wait_notification("refund.failed", &oid).await;
+    // Released: the whole amount can be refunded again (and now succeeds).
+    let (s, _) = f
+        .sandbox
+        .post(
+            "/sandbox/settings",
+            json!({"wechat_refund_outcome": "SUCCESS"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, r2) = refund(&f, &oid, "R-CLOSED-2", 1_000).await;
+    assert_eq!(s, 201, "{r2}");
+    wait_refund(&f, r2["id"].as_str().unwrap(), "SUCCEEDED").await;
+    f.wait_notification("refund.succeeded", &oid).await;
+}
+
 async fn refunds_api(backend: Backend) {
     let Some(f) = FlowApp::start(backend).await else {
         return;
@@ -1035,6 +1097,7 @@ per_backend!(
     close_of_an_order_paid_at_the_provider,
     expired_orders_close_at_the_provider,
     refunds_api,
+    wechat_refund_abnormal_and_closed,
     refunds_retry_with_the_same_number,
     wrong_amount_held_for_review,
     refund_count_is_capped,
