@@ -179,23 +179,29 @@ impl Amount {
     }
 }
 
+impl Amount {
+    /// The number alone as a decimal string with the currency's digits (`12.34`, `500` for
+    /// JPY), using integer arithmetic only.
+    pub fn decimal(&self) -> String {
+        let digits = self.currency.minor_unit_digits();
+        if digits == 0 {
+            return self.minor.to_string();
+        }
+        let scale = 10i64.pow(digits);
+        format!(
+            "{}.{:0width$}",
+            self.minor / scale,
+            self.minor % scale,
+            width = digits as usize
+        )
+    }
+}
+
 impl fmt::Display for Amount {
     /// Formats as a decimal string with the currency's digits, e.g. `12.34 CNY`, using
     /// integer arithmetic only.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = self.currency.minor_unit_digits();
-        if digits == 0 {
-            return write!(f, "{} {}", self.minor, self.currency);
-        }
-        let scale = 10i64.pow(digits);
-        write!(
-            f,
-            "{}.{:0width$} {}",
-            self.minor / scale,
-            self.minor % scale,
-            self.currency,
-            width = digits as usize
-        )
+        write!(f, "{} {}", self.decimal(), self.currency)
     }
 }
 

@@ -35,6 +35,24 @@ async fn start_alipay(f: &FlowApp, order: &Value) -> String {
     s["attempt_no"].as_str().unwrap().to_owned()
 }
 
+/// Starts paying with the given provider on PC; the attempt number and provider name.
+async fn start(f: &FlowApp, order: &Value, alipay: bool) -> (String, &'static str) {
+    if alipay {
+        (start_alipay(f, order).await, "alipay")
+    } else {
+        (start_wechat(f, order).await, "wechatpay")
+    }
+}
+
+/// The same callback fault at both providers.
+async fn callback_fault_both(f: &FlowApp, fault: Value) {
+    for provider in ["wechatpay", "alipay"] {
+        let mut rule = fault.clone();
+        rule["provider"] = json!(provider);
+        f.sandbox.callback_fault(rule).await;
+    }
+}
+
 async fn attempt(f: &FlowApp, no: &str) -> Attempt {
     f.app.store.attempt_by_no(no).await.unwrap().unwrap()
 }
@@ -107,20 +125,10 @@ async fn lost_callbacks_are_found_by_the_active_query(backend: Backend) {
     let Some(f) = FlowApp::start(backend).await else {
         return;
     };
-    f.sandbox
-        .callback_fault(json!({"provider": "wechatpay", "kind": "drop"}))
-        .await;
-    f.sandbox
-        .callback_fault(json!({"provider": "alipay", "kind": "drop"}))
-        .await;
+    callback_fault_both(&f, json!({"kind": "drop"})).await;
     for (n, alipay) in [(1, false), (2, true)] {
         let order = f.create_order(&format!("LOST-{n}"), 1_234).await;
-        let no = if alipay {
-            start_alipay(&f, &order).await
-        } else {
-            start_wechat(&f, &order).await
-        };
-        let provider = if alipay { "alipay" } else { "wechatpay" };
+        let (no, provider) = start(&f, &order, alipay).await;
         f.sandbox.pay(provider, &no, Value::Null).await;
         f.wait_order_status(&id(&order), "PAID").await;
         f.wait_notification("pay_order.paid", &id(&order)).await;
@@ -144,20 +152,10 @@ async fn duplicated_callbacks_pay_once(backend: Backend) {
     let Some(f) = FlowApp::start(backend).await else {
         return;
     };
-    f.sandbox
-        .callback_fault(json!({"provider": "wechatpay", "kind": "duplicate"}))
-        .await;
-    f.sandbox
-        .callback_fault(json!({"provider": "alipay", "kind": "duplicate"}))
-        .await;
+    callback_fault_both(&f, json!({"kind": "duplicate"})).await;
     for (n, alipay) in [(1, false), (2, true)] {
         let order = f.create_order(&format!("DUP-CB-{n}"), 2_000).await;
-        let no = if alipay {
-            start_alipay(&f, &order).await
-        } else {
-            start_wechat(&f, &order).await
-        };
-        let provider = if alipay { "alipay" } else { "wechatpay" };
+        let (no, provider) = start(&f, &order, alipay).await;
         f.sandbox.pay(provider, &no, Value::Null).await;
         f.wait_order_status(&id(&order), "PAID").await;
         let cbs = callbacks_settled(&f, &no, 2).await;
@@ -375,11 +373,7 @@ async fn wrong_amount_is_never_the_payment(backend: Backend) {
     for (n, alipay, reported) in [(1, false, 1), (2, true, 5_000)] {
         let order = f.create_order(&format!("AMOUNT-{n}"), 1_000).await;
         let oid = id(&order);
-        let (no, provider) = if alipay {
-            (start_alipay(&f, &order).await, "alipay")
-        } else {
-            (start_wechat(&f, &order).await, "wechatpay")
-        };
+        let (no, provider) = start(&f, &order, alipay).await;
         f.sandbox
             .pay(provider, &no, json!({"amount": reported}))
             .await;
@@ -512,11 +506,7 @@ async fn payment_after_close_is_refunded(backend: Backend) {
     for (n, alipay) in [(1, false), (2, true)] {
         let order = f.create_order(&format!("AFTER-CLOSE-{n}"), 900).await;
         let oid = id(&order);
-        let (no, provider) = if alipay {
-            (start_alipay(&f, &order).await, "alipay")
-        } else {
-            (start_wechat(&f, &order).await, "wechatpay")
-        };
+        let (no, provider) = start(&f, &order, alipay).await;
         let (s, closed) = f
             .app
             .call("POST", &format!("/v1/pay-orders/{oid}/close"), None)
@@ -557,11 +547,7 @@ async fn close_of_an_order_paid_at_the_provider(backend: Backend) {
             .await;
         let order = f.create_order(&format!("CLOSE-PAID-{n}"), 1_100).await;
         let oid = id(&order);
-        let no = if alipay {
-            start_alipay(&f, &order).await
-        } else {
-            start_wechat(&f, &order).await
-        };
+        let (no, _) = start(&f, &order, alipay).await;
         f.sandbox.pay(provider, &no, Value::Null).await;
         assert_eq!(
             f.order(&oid).await["status"],
@@ -635,11 +621,7 @@ async fn expired_orders_close_at_the_provider(backend: Backend) {
 
 async fn paid_order(f: &FlowApp, no: &str, amount: i64, alipay: bool) -> String {
     let order = f.create_order(no, amount).await;
-    let (attempt_no, provider) = if alipay {
-        (start_alipay(f, &order).await, "alipay")
-    } else {
-        (start_wechat(f, &order).await, "wechatpay")
-    };
+    let (attempt_no, provider) = start(f, &order, alipay).await;
     f.sandbox.pay(provider, &attempt_no, Value::Null).await;
     f.wait_order_status(&id(&order), "PAID").await;
     id(&order)

@@ -260,7 +260,8 @@ pub trait Store: Send + Sync + 'static {
     /// `WAITING`, the order becomes `PAID` and `paid_event` is written; otherwise the
     /// attempt is flagged (`AMOUNT_MISMATCH`, else `DUPLICATE` if the order is paid, else
     /// `LATE`) and `auto_refund` is recorded with that kind (not for a held mismatch).
-    /// Idempotent: an attempt already `SUCCEEDED` changes nothing.
+    /// Idempotent: an attempt already `SUCCEEDED` changes nothing. A `paid_amount_minor`
+    /// of zero or less is `Invalid` and writes nothing.
     async fn record_payment_success(&self, success: &PaymentSuccess) -> Result<PaymentOutcome>;
 
     /// Up to `limit` flagged attempts, newest first, for operators.

@@ -4,8 +4,8 @@
 //! Every state change is a conditional update (on the expected status or version); when
 //! it changes no row the transaction is dropped (rolled back) before anything else is
 //! written. Every transaction that decides something about a pay order takes that
-//! order's row lock first, so attempts, payments, refunds and closes of one order are
-//! serialised on every backend (see `PaymentQueries` for why later reads then see what
+//! order's row lock first, or changes the order only by one conditional UPDATE (refunds),
+//! so attempts, payments, refunds and closes of one order are serialised on every backend (see `PaymentQueries` for why later reads then see what
 //! the previous holder committed).
 
 use crate::error::{is_unique_violation, Result, StoreError};
@@ -21,9 +21,7 @@ use sqlx::sqlite::{Sqlite, SqliteRow};
 use sqlx::{Row, Transaction};
 use std::str::FromStr;
 
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: `{value}`"))
-}
+use crate::sql_store::corrupt;
 
 fn amount(minor: i64, currency: &str) -> Result<Amount> {
     let c = Currency::from_str(currency.trim()).map_err(|_| corrupt("currency", currency))?;
@@ -292,7 +290,7 @@ macro_rules! impl_payments {
                     .bind(attempt.status.as_str())
                     .bind(&attempt.provider_txn_id)
                     .bind(attempt.paid_amount_minor)
-                    .bind(None::<String>)
+                    .bind(attempt.flag.map(AttemptFlag::as_str))
                     .bind(attempt.paid_at_ms)
                     .bind(attempt.next_query_at_ms)
                     .bind(attempt.queries_made)
@@ -411,6 +409,14 @@ macro_rules! impl_payments {
                 s: &PaymentSuccess,
             ) -> Result<PaymentOutcome> {
                 let p = &self.q.payments;
+                // A success moves money: nothing or less is not a payment (and would leave a
+                // flagged attempt with nothing to refund).
+                if s.paid_amount_minor <= 0 {
+                    return Err(StoreError::Invalid(format!(
+                        "a payment of {} minor units is not a payment",
+                        s.paid_amount_minor
+                    )));
+                }
                 // Only immutable fields (order, amount) of this read decide anything; the
                 // status is decided by the conditional update below.
                 let Some(attempt) = self.pay_attempt(&s.attempt_id).await? else {
@@ -490,7 +496,7 @@ macro_rules! impl_payments {
                     return Ok(PaymentOutcome::Paid { order, attempt });
                 };
                 let held = flag == AttemptFlag::AmountMismatch && s.hold_amount_mismatch;
-                let refund = if held || s.paid_amount_minor <= 0 {
+                let refund = if held {
                     None
                 } else {
                     let r = &s.auto_refund;
@@ -601,7 +607,10 @@ macro_rules! impl_payments {
                                 )))
                             } else {
                                 Ok(CreateRefundOutcome::ExceedsRefundable {
-                                    refundable_minor: (o.amount.minor() - o.refunded_amount_minor)
+                                    refundable_minor: o
+                                        .amount
+                                        .minor()
+                                        .saturating_sub(o.refunded_amount_minor)
                                         .max(0),
                                 })
                             }
@@ -744,10 +753,8 @@ macro_rules! impl_payments {
                     drop(tx);
                     return Ok(Transition::Refused(self.pay_refund(id).await?));
                 }
-                if current.kind == RefundKind::Business
-                    && u.status == RefundStatus::Failed
-                    && current.status != RefundStatus::Failed
-                {
+                // FAILED is terminal (`legal` above), so this releases at most once.
+                if current.kind == RefundKind::Business && u.status == RefundStatus::Failed {
                     let released = sqlx::query(&p.release_refund)
                         .bind(current.amount.minor())
                         .bind(u.now_ms)

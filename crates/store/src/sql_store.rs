@@ -129,7 +129,7 @@ impl MySqlStore {
     }
 }
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: `{value}`"))
 }
 

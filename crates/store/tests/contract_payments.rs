@@ -589,6 +589,15 @@ async fn wrong_amounts_are_never_the_orders_payment(store: Arc<dyn Store>) {
     let l = new_line(&*store).await;
     let o = waiting_order(&*store, &l, 500).await;
     let a = attempt_created(&*store, &new_attempt(&o, 11_000)).await;
+    // Nothing (or less) paid is not a payment: refused, nothing written.
+    for bad in [0, -1] {
+        let r = store
+            .record_payment_success(&success(&o, &a, bad, 12_000))
+            .await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{bad}: {r:?}");
+        let now = store.attempt(&a.id).await.unwrap().unwrap();
+        assert_eq!((now.status, now.version), (a.status, a.version), "{bad}");
+    }
     let (att, refund) = not_the_orders(
         store
             .record_payment_success(&success(&o, &a, 499, 13_000))

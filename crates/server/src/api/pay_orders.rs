@@ -84,13 +84,7 @@ fn check_url(field: &str, value: &str, caller: &Caller) -> ApiResult<String> {
 }
 
 fn build_order(req: CreatePayOrderRequest, caller: &Caller, now: i64) -> ApiResult<NewPayOrder> {
-    let no = &req.business_order_no;
-    if no.is_empty()
-        || no.len() > 64
-        || !no
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !super::is_business_no(&req.business_order_no) {
         return Err(ApiError::invalid(
             "business_order_no must be 1-64 characters of [A-Za-z0-9_-]",
         ));

@@ -23,7 +23,6 @@ use paydesk_store::{CreateRefundOutcome, NewRefund, PayOrder, Refund};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-const MAX_REFUND_NO_CHARS: usize = 64;
 const MAX_REASON_CHARS: usize = 80;
 const DAY_MS: i64 = 86_400_000;
 
@@ -44,13 +43,7 @@ pub struct CreateRefundRequest {
 }
 
 fn validate(req: &CreateRefundRequest, order: &PayOrder) -> ApiResult<Amount> {
-    let no = &req.business_refund_no;
-    if no.is_empty()
-        || no.len() > MAX_REFUND_NO_CHARS
-        || !no
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !super::is_business_no(&req.business_refund_no) {
         return Err(ApiError::invalid(
             "business_refund_no must be 1-64 characters of [A-Za-z0-9_-]",
         ));

@@ -159,12 +159,6 @@ fn method_label(m: Method) -> &'static str {
     }
 }
 
-fn display_amount(order: &PayOrder) -> String {
-    // "12.34 CNY" -> "12.34": integer formatting from paydesk-core.
-    let s = order.amount.to_string();
-    s.rsplit_once(' ').map(|(n, _)| n.to_owned()).unwrap_or(s)
-}
-
 async fn line_name(state: &AppState, order: &PayOrder) -> Option<String> {
     match state.line_by_id(&order.business_line_id).await {
         Ok(Some(l)) => Some(l.name.clone()),
@@ -230,7 +224,7 @@ async fn options(
         "amount": {
             "amount_minor": order.amount.minor(),
             "currency": order.currency().code(),
-            "display": display_amount(&order),
+            "display": order.amount.decimal(),
         },
         "expire_at_ms": order.expire_at_ms,
         "seconds_left": if open { seconds_left } else { 0 },

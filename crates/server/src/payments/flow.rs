@@ -494,9 +494,17 @@ pub async fn apply_report(
                 return Ok(Applied::Ended);
             }
             // A failed payment can still be retried by the buyer at the same provider
-            // order (WeChat PAYERROR); keep asking until the order expires.
-            let next = (to == AttemptStatus::Failed)
-                .then(|| order_expiry_hint(attempt).max(now.saturating_add(60_000)));
+            // order (WeChat PAYERROR): one more look when the order expires.
+            let next = if to == AttemptStatus::Failed {
+                let expiry = state
+                    .store
+                    .pay_order(&attempt.pay_order_id)
+                    .await?
+                    .map_or(now, |o| o.expire_at_ms);
+                Some(expiry.max(now.saturating_add(60_000)))
+            } else {
+                None
+            };
             let update = AttemptUpdate {
                 from: attempt.status,
                 to,
@@ -521,10 +529,6 @@ pub async fn apply_report(
             Ok(Applied::StillOpen)
         }
     }
-}
-
-fn order_expiry_hint(attempt: &Attempt) -> i64 {
-    attempt.created_at_ms.saturating_add(30 * 60_000)
 }
 
 async fn record_success(

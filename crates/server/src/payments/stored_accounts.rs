@@ -142,7 +142,7 @@ impl PublicConfig {
                 "platform_public_key_ids":
                     platform_public_keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>(),
                 "platform_certificate_serials":
-                    platform_certificates.iter().map(|p| certificate_serial(p)).collect::<Vec<_>>(),
+                    platform_certificates.iter().map(|p| certificate_serial_of(p).unwrap_or_else(|_| "?".into())).collect::<Vec<_>>(),
             }),
             Self::Alipay {
                 gateway_url,
@@ -152,12 +152,6 @@ impl PublicConfig {
             } => json!({"gateway_url": gateway_url, "app_id": app_id, "seller_id": seller_id}),
         }
     }
-}
-
-fn certificate_serial(pem: &str) -> String {
-    Certificate::from_pem(pem)
-        .map(|c| c.serial_hex)
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// The secret part of one key version. Exists in clear only in memory; `Debug` redacts.
@@ -201,12 +195,7 @@ pub fn key_context(account_id: &str, key_version: i64) -> String {
 
 /// Ids: 1 to 64 of `A-Z a-z 0-9 _ -` (they appear in callback URLs and rules).
 pub fn check_id(id: &str) -> Result<()> {
-    if id.is_empty()
-        || id.len() > MAX_ID_LEN
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !crate::api::is_business_no(id) {
         return Err(AccountAdminError::Invalid(format!(
             "merchant account id `{id}` must be 1 to {MAX_ID_LEN} of A-Z a-z 0-9 _ -"
         )));
@@ -651,14 +640,9 @@ pub async fn rotate_key(
                     ))
                 }
             };
-            if new.public_pem.is_none() {
-                // The old certificate belongs to the old key.
-                *merchant_certificate_pem = None;
-            }
             *merchant_serial_no = serial;
-            if new.public_pem.is_some() {
-                *merchant_certificate_pem = new.public_pem.clone();
-            }
+            // The old certificate belongs to the old key: the new one, or none.
+            *merchant_certificate_pem = new.public_pem.clone();
             SecretConfig::Wechatpay {
                 merchant_private_key_pem: new.private_key_pem.clone(),
                 apiv3_key: new.apiv3_key.clone().unwrap_or(apiv3_key),
@@ -675,9 +659,8 @@ pub async fn rotate_key(
                     "an Alipay key rotation takes only the app private key (and public key)".into(),
                 ));
             }
-            if new.public_pem.is_some() {
-                *app_public_key_pem = new.public_pem.clone();
-            }
+            // The old public key belongs to the old private key: the new one, or none.
+            *app_public_key_pem = new.public_pem.clone();
             SecretConfig::Alipay {
                 app_private_key_pem: new.private_key_pem.clone(),
             }
@@ -788,7 +771,7 @@ pub async fn add_platform_key(
                 .serial_hex;
             if platform_certificates
                 .iter()
-                .any(|p| certificate_serial(p) == serial)
+                .any(|p| certificate_serial_of(p).unwrap_or_else(|_| "?".into()) == serial)
             {
                 return Err(AccountAdminError::Invalid(format!(
                     "`{id}` already has platform certificate {serial}"
@@ -833,7 +816,11 @@ pub async fn remove_platform_key(
     };
     let before = platform_public_keys.len() + platform_certificates.len();
     platform_public_keys.retain(|k| k.id != key_id_or_serial);
-    platform_certificates.retain(|p| !certificate_serial(p).eq_ignore_ascii_case(key_id_or_serial));
+    platform_certificates.retain(|p| {
+        !certificate_serial_of(p)
+            .unwrap_or_else(|_| "?".into())
+            .eq_ignore_ascii_case(key_id_or_serial)
+    });
     let after = platform_public_keys.len() + platform_certificates.len();
     if after == before {
         return Err(AccountAdminError::Invalid(format!(
@@ -869,30 +856,51 @@ pub async fn config_for(
     wrapper: &dyn KeyWrapper,
     id: &str,
 ) -> Result<AccountConfig> {
-    let a = existing(store, id).await?;
-    let public = PublicConfig::from_json(id, &a.public_json)?;
-    let (_, secret) = newest_secret(store, wrapper, id).await?;
-    to_config(id, &public, &secret)
+    config_of(store, wrapper, &existing(store, id).await?).await
 }
 
-/// The client configurations of every `ACTIVE` stored account, and a sentence for each
-/// one that could not be opened (left out).
-pub async fn active_configs(
+/// [`config_for`] of an account already read.
+async fn config_of(
     store: &dyn Store,
     wrapper: &dyn KeyWrapper,
-) -> Result<(Vec<AccountConfig>, Vec<String>)> {
-    let mut configs = Vec::new();
-    let mut notes = Vec::new();
+    a: &MerchantAccount,
+) -> Result<AccountConfig> {
+    let public = PublicConfig::from_json(&a.id, &a.public_json)?;
+    let (_, secret) = newest_secret(store, wrapper, &a.id).await?;
+    to_config(&a.id, &public, &secret)
+}
+
+/// What the database holds for loading.
+pub struct StoredConfigs {
+    /// The client configurations of every `ACTIVE` stored account that opened.
+    pub active: Vec<AccountConfig>,
+    /// The id of every stored account, whatever its status: a file or sandbox account
+    /// with one of these ids never stands in for it (a disabled account stays disabled).
+    pub ids: std::collections::HashSet<String>,
+    /// A sentence for each active account that could not be opened (left out).
+    pub notes: Vec<String>,
+}
+
+/// Reads every stored account for loading.
+pub async fn stored_configs(store: &dyn Store, wrapper: &dyn KeyWrapper) -> Result<StoredConfigs> {
+    let mut out = StoredConfigs {
+        active: Vec::new(),
+        ids: std::collections::HashSet::new(),
+        notes: Vec::new(),
+    };
     for a in store.list_merchant_accounts().await? {
+        out.ids.insert(a.id.clone());
         if a.status != MerchantAccountStatus::Active {
             continue;
         }
-        match config_for(store, wrapper, &a.id).await {
-            Ok(c) => configs.push(c),
-            Err(e) => notes.push(format!("merchant account `{}` left out: {e}", a.id)),
+        match config_of(store, wrapper, &a).await {
+            Ok(c) => out.active.push(c),
+            Err(e) => out
+                .notes
+                .push(format!("merchant account `{}` left out: {e}", a.id)),
         }
     }
-    Ok((configs, notes))
+    Ok(out)
 }
 
 /// An account as lists show it: never a secret, no PEM bodies.
@@ -1010,8 +1018,21 @@ async fn load(
 ) -> Result<(MerchantAccounts, MerchantAccountsStamp)> {
     // Stamp first: a change during the load makes the next poll load again.
     let stamp = state.store.merchant_accounts_stamp().await?;
-    let (db, mut notes) = active_configs(&*state.store, &state.master_key).await?;
-    let (accounts, more) = MerchantAccounts::build_merged(base, &db, t)
+    let stored = stored_configs(&*state.store, &state.master_key).await?;
+    let mut notes = stored.notes;
+    // A stored account, even disabled or unreadable, shadows the base one with its id.
+    let (shadowed, base): (Vec<AccountConfig>, Vec<AccountConfig>) = base
+        .iter()
+        .cloned()
+        .partition(|c| stored.ids.contains(c.id()));
+    notes.extend(shadowed.iter().map(|c| {
+        format!(
+            "merchant account `{}` from the database replaces the one from the file or the \
+             embedded sandbox",
+            c.id()
+        )
+    }));
+    let (accounts, more) = MerchantAccounts::build_merged(&base, &stored.active, t)
         .map_err(|e| AccountAdminError::Invalid(e.to_string()))?;
     notes.extend(more);
     for n in notes {
@@ -1031,7 +1052,12 @@ pub async fn install(
     let (accounts, stamp) = load(state, &base, timeouts).await?;
     let ids = accounts.ids();
     state.set_merchant_accounts(accounts);
-    if let Ok(mut s) = state.merchant_account_sources.0.lock() {
+    {
+        let mut s = state
+            .merchant_account_sources
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         *s = Some(Sources {
             base: Arc::new(base),
             timeouts,
@@ -1045,9 +1071,11 @@ pub async fn install(
 /// did. Does nothing before [`install`] (e.g. tests that set accounts directly).
 pub async fn refresh(state: &AppState) -> Result<bool> {
     let (base, timeouts, last) = {
-        let Ok(s) = state.merchant_account_sources.0.lock() else {
-            return Ok(false);
-        };
+        let s = state
+            .merchant_account_sources
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let Some(s) = s.as_ref() else {
             return Ok(false);
         };
@@ -1060,10 +1088,14 @@ pub async fn refresh(state: &AppState) -> Result<bool> {
     let (accounts, stamp) = load(state, &base, timeouts).await?;
     tracing::info!(merchant_accounts = ?accounts.ids(), "merchant accounts reloaded");
     state.set_merchant_accounts(accounts);
-    if let Ok(mut s) = state.merchant_account_sources.0.lock() {
-        if let Some(s) = s.as_mut() {
-            s.stamp = Some(stamp);
-        }
+    if let Some(s) = state
+        .merchant_account_sources
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_mut()
+    {
+        s.stamp = Some(stamp);
     }
     Ok(true)
 }
