@@ -401,13 +401,28 @@ async fn accounts_from_key_files_work_and_no_secret_is_in_clear() {
     drop(store);
 
     // No secret in clear: not in the database files (with the WAL), not in any output.
+    // The pool closes in the background: a WAL file listed here may be checkpointed and
+    // removed before it is read. Then read everything again (its content is in the main
+    // file by then).
     let mut db_bytes = Vec::new();
-    for entry in std::fs::read_dir(&env.data).unwrap() {
-        let p = entry.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("paydesk.db") {
-            db_bytes.extend(std::fs::read(&p).unwrap());
+    for _ in 0..20 {
+        db_bytes.clear();
+        let mut vanished = false;
+        for entry in std::fs::read_dir(&env.data).unwrap() {
+            let p = entry.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("paydesk.db") {
+                match std::fs::read(&p) {
+                    Ok(bytes) => db_bytes.extend(bytes),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => vanished = true,
+                    Err(e) => panic!("reading {}: {e}", p.display()),
+                }
+            }
         }
+        if !vanished {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(db_bytes.len() > 10_000, "database files found");
     assert!(
