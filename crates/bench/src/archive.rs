@@ -5,13 +5,15 @@
 //! destination); N historical pay orders generated into paydesk's hot database with the
 //! store's generator (what `paydesk dev generate` does); the `pay_orders` table copied
 //! to pt-archiver's source. Then paydesk's `archive()` moves every eligible order with
-//! its outbox events and notification attempts, and pt-archiver moves the same pay-order
+//! its children (outbox events, notification attempts, payment attempts, refunds, raw
+//! provider callbacks), and pt-archiver moves the same pay-order
 //! rows (`--limit N --commit-each --bulk-insert --bulk-delete`). Both are checked for
 //! lost rows, and the rows/s and the ratio are printed and written to
 //! `bench-results/archive.json`.
 //!
-//! Eligibility (see `docs/archive.md`) is "PAID or CLOSED, no PENDING outbox event, last
-//! changed before the cutoff". pt-archiver only sees `pay_orders`, so the ids of the
+//! Eligibility (see `docs/archive.md`) is "PAID or CLOSED, every child settled, last
+//! changed before the cutoff"; in generated history the only unsettled children are
+//! pending outbox events. pt-archiver only sees `pay_orders`, so the ids of the
 //! orders with a pending event are copied to a one-column helper table beside its source
 //! and its `--where` excludes them: both tools then select exactly the same rows.
 
@@ -140,23 +142,29 @@ async fn count(c: &mut MySqlConnection, sql: &str) -> Result<i64> {
     Ok(n)
 }
 
-/// Rows of the three archived tables in one database.
-async fn table_counts(c: &mut MySqlConnection, db: &str) -> Result<[i64; 3]> {
-    Ok([
-        count(c, &format!("SELECT COUNT(*) FROM `{db}`.pay_orders")).await?,
-        count(c, &format!("SELECT COUNT(*) FROM `{db}`.outbox_events")).await?,
-        count(
-            c,
-            &format!("SELECT COUNT(*) FROM `{db}`.notification_attempts"),
-        )
-        .await?,
-    ])
+/// The archived tables, in the order of [`Generated::rows`].
+const TABLES: [&str; 6] = [
+    "pay_orders",
+    "outbox_events",
+    "notification_attempts",
+    "payment_attempts",
+    "refunds",
+    "provider_callbacks",
+];
+
+/// Rows of the archived tables in one database.
+async fn table_counts(c: &mut MySqlConnection, db: &str) -> Result<[i64; 6]> {
+    let mut out = [0; 6];
+    for (n, table) in out.iter_mut().zip(TABLES) {
+        *n = count(c, &format!("SELECT COUNT(*) FROM `{db}`.{table}")).await?;
+    }
+    Ok(out)
 }
 
 struct Generated {
     orders: u64,
-    events: u64,
-    attempts: u64,
+    /// Rows generated per table of [`TABLES`].
+    rows: [u64; 6],
     secs: f64,
 }
 
@@ -177,8 +185,7 @@ async fn generate(store: &dyn Store, orders: u64, days: u32, now_ms: i64) -> Res
     let mut last_log = Instant::now();
     let mut g = Generated {
         orders: 0,
-        events: 0,
-        attempts: 0,
+        rows: [0; 6],
         secs: 0.0,
     };
     while g.orders < orders {
@@ -186,8 +193,19 @@ async fn generate(store: &dyn Store, orders: u64, days: u32, now_ms: i64) -> Res
         let bundles: Vec<_> = (g.orders..g.orders + n)
             .map(|i| historical_order(&mut rng, &line, format!("bench-{i}"), now_ms, days))
             .collect();
-        g.events += bundles.iter().map(|b| b.events.len() as u64).sum::<u64>();
-        g.attempts += bundles.iter().map(|b| b.attempts.len() as u64).sum::<u64>();
+        for b in &bundles {
+            let children = [
+                1,
+                b.events.len(),
+                b.deliveries.len(),
+                b.payment_attempts.len(),
+                b.refunds.len(),
+                b.callbacks.len(),
+            ];
+            for (total, n) in g.rows.iter_mut().zip(children) {
+                *total += n as u64;
+            }
+        }
         tier.insert_bundles_fresh(&bundles).await?;
         g.orders += n;
         if last_log.elapsed() >= Duration::from_secs(5) {
@@ -246,15 +264,19 @@ async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde
         a.orders, a.days, dbs.hot
     );
     let g = generate(&*hot, a.orders, a.days, now_ms).await?;
+    let generated_rows: u64 = g.rows.iter().sum();
     println!(
-        "generated {} orders, {} events, {} attempts in {:.1}s ({:.0} orders/s)",
+        "generated {} orders, {generated_rows} rows ({}) in {:.1}s ({:.0} orders/s)",
         g.orders,
-        g.events,
-        g.attempts,
+        TABLES
+            .iter()
+            .zip(g.rows)
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         g.secs,
         rate(g.orders, g.secs)
     );
-    let generated_rows = g.orders + g.events + g.attempts;
     let (hot_db, src, dst) = (&dbs.hot, &dbs.pt_src, &dbs.pt_dst);
     exec(
         admin,
@@ -334,16 +356,14 @@ async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde
     // paydesk checks: nothing lost, everything eligible moved.
     let h = table_counts(admin, &dbs.hot).await?;
     let c = table_counts(admin, &dbs.cold).await?;
-    let totals = [g.orders as i64, g.events as i64, g.attempts as i64];
-    let names = ["pay_orders", "outbox_events", "notification_attempts"];
-    for i in 0..3 {
+    for i in 0..TABLES.len() {
         ensure!(
-            h[i] + c[i] == totals[i],
+            h[i] + c[i] == g.rows[i] as i64,
             "paydesk lost rows in {}: hot {} + cold {} != generated {}",
-            names[i],
+            TABLES[i],
             h[i],
             c[i],
-            totals[i]
+            g.rows[i]
         );
     }
     ensure!(
@@ -485,7 +505,11 @@ async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde
         "backend": "mariadb->mariadb (one server)",
         "server_version": count_version(admin).await.unwrap_or_default(),
         "orders_generated": g.orders,
-        "rows_generated": {"pay_orders": g.orders, "outbox_events": g.events, "notification_attempts": g.attempts, "total": generated_rows},
+        "rows_generated": {
+            "pay_orders": g.rows[0], "outbox_events": g.rows[1],
+            "notification_attempts": g.rows[2], "payment_attempts": g.rows[3],
+            "refunds": g.rows[4], "provider_callbacks": g.rows[5], "total": generated_rows,
+        },
         "generate_seconds": g.secs,
         "days": a.days,
         "older_than_days": OLDER_THAN_DAYS,

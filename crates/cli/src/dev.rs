@@ -13,7 +13,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 #[derive(Subcommand)]
 pub enum Command {
     /// Insert N historical pay orders created across the past D days (mixed statuses;
-    /// finished ones with their outbox events and notification attempts).
+    /// finished ones with their payment attempts, provider callbacks, some refunds,
+    /// outbox events and notification attempts).
     Generate {
         /// How many pay orders.
         #[arg(long)]

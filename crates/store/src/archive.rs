@@ -11,13 +11,19 @@
 //! copied again by a later run. A crash at any point therefore leaves each row in hot,
 //! in cold, or in both identically: never in neither.
 //!
-//! "Children" of a pay order are the rows that live and die with it: today its outbox
-//! events and their notification attempts. Payment attempts, refunds and raw callbacks
-//! become more fields of [`OrderBundle`] and more statements in the tier implementation;
-//! the driver below does not change. `business_order_keys` is never archived.
+//! "Children" of a pay order are the rows that live and die with it: its outbox events
+//! and their notification deliveries, its payment attempts, its refunds and the raw
+//! provider callbacks that named it. An order is eligible only when all of them are
+//! settled too: no event pending, no attempt open or due for a query, no refund short of
+//! SUCCEEDED or FAILED. The money-guarding key tables (`business_order_keys`,
+//! `attempt_keys`, `refund_keys`, `refund_nos`) are never archived.
 
-use crate::{NotificationAttempt, OutboxEvent, PayOrder, Result, Store, StoreError};
+use crate::{
+    Attempt, NotificationAttempt, OutboxEvent, PayOrder, RawCallback, Refund, Result, Store,
+    StoreError,
+};
 use async_trait::async_trait;
+use paydesk_core::RefundStatus;
 use std::time::{Duration, Instant};
 
 /// An outbox event as archived: the model plus the row's own `updated_at_ms`.
@@ -36,45 +42,105 @@ pub struct OrderBundle {
     pub order: PayOrder,
     /// Its outbox events, by id.
     pub events: Vec<ArchivedEvent>,
-    /// The notification attempts of those events, by (event id, attempt no).
-    pub attempts: Vec<NotificationAttempt>,
+    /// The notification deliveries of those events, by (event id, attempt no).
+    pub deliveries: Vec<NotificationAttempt>,
+    /// Its payment attempts (provider orders), by id.
+    pub payment_attempts: Vec<Attempt>,
+    /// Its refunds (business and automatic), by id.
+    pub refunds: Vec<Refund>,
+    /// The raw provider callbacks that named it, by id.
+    pub callbacks: Vec<RawCallback>,
 }
 
 impl OrderBundle {
+    /// A bundle of an order without children.
+    pub fn of(order: PayOrder) -> Self {
+        OrderBundle {
+            order,
+            events: Vec::new(),
+            deliveries: Vec::new(),
+            payment_attempts: Vec::new(),
+            refunds: Vec::new(),
+            callbacks: Vec::new(),
+        }
+    }
+
     /// Rows in the bundle (order + children).
     pub fn rows(&self) -> u64 {
-        1 + self.events.len() as u64 + self.attempts.len() as u64
+        1 + (self.events.len()
+            + self.deliveries.len()
+            + self.payment_attempts.len()
+            + self.refunds.len()
+            + self.callbacks.len()) as u64
+    }
+
+    /// Whether every child is settled, so the order may leave hot: no event pending,
+    /// no payment attempt open or due for an active query, no refund still in flight
+    /// (ABNORMAL ones wait for an operator and stay too).
+    pub fn is_settled(&self) -> bool {
+        self.events
+            .iter()
+            .all(|e| e.event.status != crate::EventStatus::Pending)
+            && self
+                .payment_attempts
+                .iter()
+                .all(|a| !a.status.is_open() && a.next_query_at_ms.is_none())
+            && self.refunds.iter().all(|r| {
+                matches!(r.status, RefundStatus::Succeeded | RefundStatus::Failed)
+                    && r.next_action_at_ms.is_none()
+            })
     }
 
     /// Puts children in a canonical order so bundles from different backends compare.
     pub fn normalize(&mut self) {
         self.events.sort_by(|a, b| a.event.id.cmp(&b.event.id));
-        self.attempts
+        self.deliveries
             .sort_by(|a, b| (&a.event_id, a.attempt_no).cmp(&(&b.event_id, b.attempt_no)));
+        self.payment_attempts.sort_by(|a, b| a.id.cmp(&b.id));
+        self.refunds.sort_by(|a, b| a.id.cmp(&b.id));
+        self.callbacks.sort_by(|a, b| a.id.cmp(&b.id));
     }
 
     /// Whether `self` (a copy found in a tier) is an older state of `newer`: every
-    /// versioned row is at a lower or equal version (equal only if identical), and
-    /// every append-only row is also in `newer`, identical.
+    /// versioned row (order, events, payment attempts, refunds) is at a lower or equal
+    /// version (equal only if identical), and every append-only row (deliveries,
+    /// callbacks) is also in `newer`, identical. `newer` may hold rows `self` lacks.
     pub fn is_older_copy_of(&self, newer: &OrderBundle) -> bool {
         let row_ok = |a_v: i64, b_v: i64, same: bool| a_v < b_v || (a_v == b_v && same);
-        if self.order.id != newer.order.id
-            || !row_ok(
+        /// Every row of `old` has a counterpart by id in `new` that it may precede.
+        fn versioned<T: PartialEq>(
+            old: &[T],
+            new: &[T],
+            id: impl Fn(&T) -> &str,
+            version: impl Fn(&T) -> i64,
+        ) -> bool {
+            old.iter().all(|o| {
+                new.iter().find(|n| id(n) == id(o)).is_some_and(|n| {
+                    version(o) < version(n) || (version(o) == version(n) && o == n)
+                })
+            })
+        }
+        self.order.id == newer.order.id
+            && row_ok(
                 self.order.version,
                 newer.order.version,
                 self.order == newer.order,
             )
-        {
-            return false;
-        }
-        let events_ok = self.events.iter().all(|e| {
-            newer
-                .events
-                .iter()
-                .find(|n| n.event.id == e.event.id)
-                .is_some_and(|n| row_ok(e.event.version, n.event.version, e == n))
-        });
-        events_ok && self.attempts.iter().all(|a| newer.attempts.contains(a))
+            && versioned(
+                &self.events,
+                &newer.events,
+                |e| &e.event.id,
+                |e| e.event.version,
+            )
+            && versioned(
+                &self.payment_attempts,
+                &newer.payment_attempts,
+                |a| &a.id,
+                |a| a.version,
+            )
+            && versioned(&self.refunds, &newer.refunds, |r| &r.id, |r| r.version)
+            && self.deliveries.iter().all(|a| newer.deliveries.contains(a))
+            && self.callbacks.iter().all(|c| newer.callbacks.contains(c))
     }
 }
 
@@ -519,7 +585,7 @@ mod tests {
         let mut newer = b.clone();
         newer.events[0].event.version += 2;
         newer.events[0].event.attempts_total += 1;
-        newer.attempts.push(NotificationAttempt {
+        newer.deliveries.push(NotificationAttempt {
             event_id: newer.events[0].event.id.clone(),
             attempt_no: 99,
             started_at_ms: 1,
@@ -540,11 +606,13 @@ mod tests {
         assert!(!b.is_older_copy_of(&forged));
         // An attempt the newer state lacks: not an older copy.
         let mut extra = b.clone();
-        extra.attempts.push(newer.attempts.last().cloned().unwrap());
+        extra
+            .deliveries
+            .push(newer.deliveries.last().cloned().unwrap());
         assert!(!extra.is_older_copy_of(&b));
         assert_eq!(
             b.rows(),
-            1 + b.events.len() as u64 + b.attempts.len() as u64
+            1 + b.events.len() as u64 + b.deliveries.len() as u64
         );
     }
 

@@ -1,13 +1,19 @@
 //! Realistic historical pay orders for tests and benchmarks (`paydesk dev generate`):
-//! mixed statuses, created across a time range, finished ones with their outbox
-//! events and notification attempts. Written with [`ArchiveTier::insert_bundles_fresh`]
+//! mixed statuses, created across a time range, finished ones with their payment
+//! attempts, raw provider callbacks, some refunds, and their outbox events and
+//! notification deliveries. Written with [`ArchiveTier::insert_bundles_fresh`]
 //! (multi-row inserts in one transaction per batch).
 //!
 //! [`ArchiveTier::insert_bundles_fresh`]: crate::archive::ArchiveTier::insert_bundles_fresh
 
 use crate::archive::{ArchivedEvent, OrderBundle};
-use crate::{BusinessLine, EventStatus, NotificationAttempt, OutboxEvent, PayOrder};
-use paydesk_core::{Amount, Currency, EventType, PayOrderStatus};
+use crate::{
+    Attempt, BusinessLine, EventStatus, NotificationAttempt, OutboxEvent, PayOrder, RawCallback,
+    Refund,
+};
+use paydesk_core::{
+    Amount, AttemptStatus, Currency, EventType, PayOrderStatus, Provider, RefundKind, RefundStatus,
+};
 
 /// A small deterministic generator (splitmix64): data, not secrets.
 #[derive(Debug, Clone)]
@@ -60,7 +66,10 @@ const SUBJECTS: &[&str] = &[
 
 /// One historical order created at a random moment in the `days` before `now_ms`.
 /// About 60% PAID, 33% CLOSED (their event delivered, a few failed or still pending),
-/// the rest WAITING (created in the last half hour, as live ones are).
+/// the rest WAITING (created in the last half hour, as live ones are). A PAID order has
+/// its succeeded payment attempt (after a closed one one time in five) and the
+/// provider's callback for it; one in ten is partly refunded. Half the CLOSED orders
+/// have an attempt the buyer abandoned.
 pub fn historical_order(
     rng: &mut Rng,
     line: &BusinessLine,
@@ -111,11 +120,7 @@ pub fn historical_order(
         closed_at_ms: None,
         version: 0,
     };
-    let mut bundle = OrderBundle {
-        order: order.clone(),
-        events: Vec::new(),
-        attempts: Vec::new(),
-    };
+    let mut bundle = OrderBundle::of(order.clone());
     if waiting {
         return bundle;
     }
@@ -128,6 +133,74 @@ pub fn historical_order(
     };
     order.updated_at_ms = finished_at;
     order.version = 1;
+    let provider = if rng.below(2) == 0 {
+        Provider::Wechatpay
+    } else {
+        Provider::Alipay
+    };
+    let abandoned_first = rng.below(5) == 0;
+    if status == PayOrderStatus::Closed && rng.below(2) == 0 {
+        bundle.payment_attempts.push(payment_attempt(
+            rng,
+            &order,
+            provider,
+            AttemptStatus::Closed,
+            finished_at,
+        ));
+    }
+    if status == PayOrderStatus::Paid {
+        if abandoned_first {
+            bundle.payment_attempts.push(payment_attempt(
+                rng,
+                &order,
+                provider,
+                AttemptStatus::Closed,
+                created + 1_000,
+            ));
+        }
+        let paid = payment_attempt(rng, &order, provider, AttemptStatus::Succeeded, finished_at);
+        bundle.callbacks.push(RawCallback {
+            id: id_at("cb", finished_at, rng),
+            provider,
+            merchant_account: paid.merchant_account.clone(),
+            received_at_ms: finished_at + 300,
+            headers_json: r#"[["content-type","application/json"]]"#.into(),
+            body: format!(
+                r#"{{"out_trade_no":"{}","total":{minor},"trade_state":"SUCCESS"}}"#,
+                paid.attempt_no
+            ),
+            outcome: "VERIFIED".into(),
+            attempt_no: Some(paid.attempt_no.clone()),
+            pay_order_id: Some(id.clone()),
+        });
+        if rng.below(10) == 0 {
+            let refunded = 1 + rng.below(minor as u64) as i64;
+            let at = finished_at + 86_400_000;
+            bundle.refunds.push(Refund {
+                id: id_at("rf", at, rng),
+                business_line_id: line.id.clone(),
+                pay_order_id: id.clone(),
+                attempt_id: paid.id.clone(),
+                refund_no: format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()),
+                business_refund_no: Some(format!("r-{}", order.business_order_no)),
+                kind: RefundKind::Business,
+                amount: Amount::new(refunded, currency).unwrap_or_else(|_| unreachable!()),
+                reason: Some("returned".into()),
+                status: RefundStatus::Succeeded,
+                provider_refund_id: Some(format!("prf{:016x}", rng.next_u64())),
+                tries: 2,
+                next_action_at_ms: None,
+                last_error: None,
+                created_at_ms: at,
+                updated_at_ms: at + 60_000,
+                succeeded_at_ms: Some(at + 60_000),
+                version: 2,
+            });
+            order.refunded_amount_minor = refunded;
+            order.version = 2;
+        }
+        bundle.payment_attempts.push(paid);
+    }
     let event_id = id_at("evt", finished_at, rng);
     let fate = rng.below(100);
     let tries = 1 + rng.below(3) as i64;
@@ -139,7 +212,7 @@ pub fn historical_order(
     };
     for n in 1..=n_tries {
         let ok = ev_status == EventStatus::Delivered && n == n_tries;
-        bundle.attempts.push(NotificationAttempt {
+        bundle.deliveries.push(NotificationAttempt {
             event_id: event_id.clone(),
             attempt_no: n,
             started_at_ms: at,
@@ -177,4 +250,39 @@ pub fn historical_order(
     bundle.order = order;
     bundle.normalize();
     bundle
+}
+
+/// A payment attempt of `order` in a final `status`, last changed at `at_ms`.
+fn payment_attempt(
+    rng: &mut Rng,
+    order: &PayOrder,
+    provider: Provider,
+    status: AttemptStatus,
+    at_ms: i64,
+) -> Attempt {
+    let succeeded = status == AttemptStatus::Succeeded;
+    let (account, method, product) = match provider {
+        Provider::Wechatpay => ("wx-main", "WECHAT_PAY", "NATIVE"),
+        Provider::Alipay => ("ali-main", "ALIPAY", "PAGE"),
+    };
+    Attempt {
+        id: id_at("pa", at_ms - 2_000, rng),
+        pay_order_id: order.id.clone(),
+        attempt_no: format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()),
+        merchant_account: account.into(),
+        provider,
+        method: method.into(),
+        product: product.into(),
+        amount: order.amount,
+        status,
+        provider_txn_id: succeeded.then(|| format!("42000{:016}", rng.below(10_u64.pow(16)))),
+        paid_amount_minor: succeeded.then_some(order.amount.minor()),
+        flag: None,
+        paid_at_ms: succeeded.then_some(at_ms),
+        next_query_at_ms: None,
+        queries_made: rng.below(2) as i64,
+        created_at_ms: at_ms - 2_000,
+        updated_at_ms: at_ms,
+        version: 2,
+    }
 }

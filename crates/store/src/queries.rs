@@ -477,6 +477,16 @@ pub(crate) struct ArchiveQueries {
     backend: Backend,
 }
 
+/// The `WHERE` part (on `pay_orders p`) that keeps an order in hot while any child is
+/// unsettled: an event pending, a payment attempt open or due for a query, a refund in
+/// flight or ABNORMAL (mirrors `OrderBundle::is_settled`).
+const UNSETTLED_CHILDREN_NONE: &str = "NOT EXISTS (SELECT 1 FROM outbox_events e \
+       WHERE e.pay_order_id = p.id AND e.status = 'PENDING') \
+     AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.pay_order_id = p.id \
+       AND (a.status IN ('CREATING', 'PENDING') OR a.next_query_at_ms IS NOT NULL)) \
+     AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.pay_order_id = p.id \
+       AND (r.status NOT IN ('SUCCEEDED', 'FAILED') OR r.next_action_at_ms IS NOT NULL))";
+
 /// Columns of `outbox_events` as archived: the model's plus `updated_at_ms`.
 pub(crate) fn event_cols_archived() -> String {
     format!("{EVENT_COLS}, updated_at_ms")
@@ -509,17 +519,15 @@ impl ArchiveQueries {
         self.q(format!(
             "SELECT {PAY_ORDER_COLS} FROM pay_orders p \
              WHERE p.id > ? AND {status} IN ('PAID', 'CLOSED') AND p.updated_at_ms < ? \
-             AND NOT EXISTS (SELECT 1 FROM outbox_events e \
-                             WHERE e.pay_order_id = p.id AND e.status = 'PENDING') \
-             ORDER BY p.id LIMIT ?"
+             AND {UNSETTLED_CHILDREN_NONE} ORDER BY p.id LIMIT ?"
         ))
     }
 
     /// Finished pay orders (PAID or CLOSED) last changed before a cutoff, walking the
     /// primary key from a cursor: `(cursor, cutoff, limit)`. The archiver reads their
-    /// events next anyway and drops the orders with a pending one itself: a `NOT
-    /// EXISTS` here makes MariaDB materialise every pending event of the table for each
-    /// batch.
+    /// children next anyway and drops the orders with an unsettled one itself (see
+    /// `OrderBundle::is_settled`): a `NOT EXISTS` here makes MariaDB materialise every
+    /// pending event of the table for each batch.
     pub(crate) fn finished_before(&self) -> String {
         let status = if self.backend == Backend::Sqlite {
             "+status"
@@ -535,11 +543,11 @@ impl ArchiveQueries {
 
     /// How many orders `candidates` would visit in all: `(cutoff)`.
     pub(crate) fn count_candidates(&self) -> String {
-        self.q("SELECT COUNT(*) FROM pay_orders p \
+        self.q(format!(
+            "SELECT COUNT(*) FROM pay_orders p \
              WHERE p.status IN ('PAID', 'CLOSED') AND p.updated_at_ms < ? \
-             AND NOT EXISTS (SELECT 1 FROM outbox_events e \
-                             WHERE e.pay_order_id = p.id AND e.status = 'PENDING')"
-            .into())
+             AND {UNSETTLED_CHILDREN_NONE}"
+        ))
     }
 
     /// Pay orders by id: `(ids...)`.
@@ -555,6 +563,30 @@ impl ArchiveQueries {
         self.q(format!(
             "SELECT {} FROM outbox_events WHERE pay_order_id IN ({})",
             event_cols_archived(),
+            Self::in_list(n)
+        ))
+    }
+
+    /// Payment attempts of pay orders: `(order ids...)`.
+    pub(crate) fn payment_attempts_by_orders(&self, n: usize) -> String {
+        self.q(format!(
+            "SELECT {PAYMENT_ATTEMPT_COLS} FROM payment_attempts WHERE pay_order_id IN ({})",
+            Self::in_list(n)
+        ))
+    }
+
+    /// Refunds of pay orders: `(order ids...)`.
+    pub(crate) fn refunds_by_orders(&self, n: usize) -> String {
+        self.q(format!(
+            "SELECT {REFUND_COLS} FROM refunds WHERE pay_order_id IN ({})",
+            Self::in_list(n)
+        ))
+    }
+
+    /// Raw provider callbacks of pay orders: `(order ids...)`.
+    pub(crate) fn callbacks_by_orders(&self, n: usize) -> String {
+        self.q(format!(
+            "SELECT {CALLBACK_COLS} FROM provider_callbacks WHERE pay_order_id IN ({})",
             Self::in_list(n)
         ))
     }
@@ -589,6 +621,41 @@ impl ArchiveQueries {
         self.multi_insert("notification_attempts", ATTEMPT_COLS, rows)
     }
 
+    pub(crate) fn insert_payment_attempts(&self, rows: usize) -> String {
+        self.multi_insert("payment_attempts", PAYMENT_ATTEMPT_COLS, rows)
+    }
+
+    pub(crate) fn insert_refunds(&self, rows: usize) -> String {
+        self.multi_insert("refunds", REFUND_COLS, rows)
+    }
+
+    pub(crate) fn insert_callbacks(&self, rows: usize) -> String {
+        self.multi_insert("provider_callbacks", CALLBACK_COLS, rows)
+    }
+
+    /// The never-archived attempt keys, for generated history.
+    pub(crate) fn insert_attempt_keys(&self, rows: usize) -> String {
+        self.multi_insert(
+            "attempt_keys",
+            "attempt_no, pay_order_id, created_at_ms",
+            rows,
+        )
+    }
+
+    /// The never-archived refund numbers, for generated history.
+    pub(crate) fn insert_refund_nos(&self, rows: usize) -> String {
+        self.multi_insert("refund_nos", "refund_no, refund_id, created_at_ms", rows)
+    }
+
+    /// The never-archived business refund keys, for generated history.
+    pub(crate) fn insert_refund_keys(&self, rows: usize) -> String {
+        self.multi_insert(
+            "refund_keys",
+            "business_line_id, business_refund_no, refund_id, created_at_ms",
+            rows,
+        )
+    }
+
     pub(crate) fn insert_order_keys(&self, rows: usize) -> String {
         self.multi_insert(
             "business_order_keys",
@@ -618,11 +685,26 @@ impl ArchiveQueries {
         ))
     }
 
-    /// Events left for pay orders (none may be, after their deletion): `(order ids...)`.
-    pub(crate) fn count_events_of_orders(&self, n: usize) -> String {
+    /// Deletes raw callbacks by id (append-only: no version): `(ids...)`.
+    pub(crate) fn delete_callbacks(&self, n: usize) -> String {
         self.q(format!(
-            "SELECT COUNT(*) FROM outbox_events WHERE pay_order_id IN ({})",
+            "DELETE FROM provider_callbacks WHERE id IN ({})",
             Self::in_list(n)
+        ))
+    }
+
+    /// Children left for pay orders (none may be, after their deletion: one added since
+    /// the read keeps the order in hot): `(order ids...)` four times, one per table.
+    pub(crate) fn count_children_of_orders(&self, n: usize) -> String {
+        let list = Self::in_list(n);
+        let count =
+            |table: &str| format!("(SELECT COUNT(*) FROM {table} WHERE pay_order_id IN ({list}))");
+        self.q(format!(
+            "SELECT {} + {} + {} + {}",
+            count("outbox_events"),
+            count("payment_attempts"),
+            count("refunds"),
+            count("provider_callbacks")
         ))
     }
 

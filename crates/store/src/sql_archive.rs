@@ -2,6 +2,7 @@
 
 use crate::archive::{ArchiveTier, ArchivedEvent, CandidateBatch, OrderBundle, PutOutcome};
 use crate::error::{Result, StoreError};
+use crate::sql_payments::Q;
 use crate::*;
 use async_trait::async_trait;
 use paydesk_core::transition::StateMachine;
@@ -62,24 +63,43 @@ macro_rules! impl_archive {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 ids: &[String],
             ) -> Result<Vec<OrderBundle>> {
-                let a = &self.q.archive;
+                let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
                 let mut orders = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(IN_CHUNK) {
-                    let sql = a.orders_by_ids(padded(chunk.len()));
-                    let mut q = sqlx::query(&sql);
-                    let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                    for id in pad(&refs) {
-                        q = q.bind(id);
-                    }
-                    for r in q.fetch_all(&mut *conn).await? {
-                        orders.push(Self::pay_order(&r)?);
-                    }
-                }
+                Self::arc_rows_in(conn, &refs, |n| self.q.archive.orders_by_ids(n), |r| {
+                    orders.push(Self::pay_order(r)?);
+                    Ok(())
+                })
+                .await?;
                 self.arc_children(conn, orders).await
             }
 
-            /// The bundles of `orders`: their events by order id, then those events'
-            /// attempts by event id (`IN` lists, a few statements per batch).
+            /// Runs `sql(n)` for the padded `IN` list of each chunk of `ids` and hands
+            /// every row to `each`.
+            async fn arc_rows_in<F>(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ids: &[&str],
+                sql: impl Fn(usize) -> String,
+                mut each: F,
+            ) -> Result<()>
+            where
+                F: FnMut(&<$db as sqlx::Database>::Row) -> Result<()>,
+            {
+                for chunk in ids.chunks(IN_CHUNK) {
+                    let sql = sql(padded(chunk.len()));
+                    let mut q = sqlx::query(&sql);
+                    for id in pad(chunk) {
+                        q = q.bind(id);
+                    }
+                    for r in q.fetch_all(&mut *conn).await? {
+                        each(&r)?;
+                    }
+                }
+                Ok(())
+            }
+
+            /// The bundles of `orders`: their events, payment attempts, refunds and
+            /// callbacks by order id, then the events' deliveries by event id (`IN`
+            /// lists, a few statements per batch).
             async fn arc_children(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -87,55 +107,60 @@ macro_rules! impl_archive {
             ) -> Result<Vec<OrderBundle>> {
                 let a = &self.q.archive;
                 let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
                 let mut index: HashMap<String, usize> = HashMap::with_capacity(orders.len());
                 for (i, o) in orders.iter().enumerate() {
                     index.insert(o.id.clone(), i);
                 }
-                let mut out: Vec<OrderBundle> = orders
-                    .into_iter()
-                    .map(|order| OrderBundle {
-                        order,
-                        events: Vec::new(),
-                        attempts: Vec::new(),
-                    })
-                    .collect();
+                let mut out: Vec<OrderBundle> =
+                    orders.into_iter().map(OrderBundle::of).collect();
                 let mut event_owner: HashMap<String, usize> = HashMap::new();
-                for chunk in ids.chunks(IN_CHUNK) {
-                    let sql = a.events_by_orders(padded(chunk.len()));
-                    let mut q = sqlx::query(&sql);
-                    let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                    for id in pad(&refs) {
-                        q = q.bind(id);
-                    }
-                    for r in q.fetch_all(&mut *conn).await? {
-                        let event = Self::event(&r)?;
-                        let updated_at_ms = Self::i(&r, "updated_at_ms")?;
-                        let Some(&i) = event.pay_order_id.as_ref().and_then(|o| index.get(o))
-                        else {
-                            continue;
-                        };
+                Self::arc_rows_in(conn, &ids, |n| a.events_by_orders(n), |r| {
+                    let event = Self::event(r)?;
+                    let updated_at_ms = Self::i(r, "updated_at_ms")?;
+                    if let Some(&i) = event.pay_order_id.as_ref().and_then(|o| index.get(o)) {
                         event_owner.insert(event.id.clone(), i);
                         out[i].events.push(ArchivedEvent {
                             event,
                             updated_at_ms,
                         });
                     }
-                }
-                let event_ids: Vec<&String> = event_owner.keys().collect();
-                for chunk in event_ids.chunks(IN_CHUNK) {
-                    let sql = a.attempts_by_events(padded(chunk.len()));
-                    let mut q = sqlx::query(&sql);
-                    let refs: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
-                    for id in pad(&refs) {
-                        q = q.bind(id);
+                    Ok(())
+                })
+                .await?;
+                Self::arc_rows_in(conn, &ids, |n| a.payment_attempts_by_orders(n), |r| {
+                    let at = Self::attempt_row(r)?;
+                    if let Some(&i) = index.get(&at.pay_order_id) {
+                        out[i].payment_attempts.push(at);
                     }
-                    for r in q.fetch_all(&mut *conn).await? {
-                        let at = Self::attempt(&r)?;
-                        if let Some(&i) = event_owner.get(&at.event_id) {
-                            out[i].attempts.push(at);
-                        }
+                    Ok(())
+                })
+                .await?;
+                Self::arc_rows_in(conn, &ids, |n| a.refunds_by_orders(n), |r| {
+                    let rf = Self::refund_row(r)?;
+                    if let Some(&i) = index.get(&rf.pay_order_id) {
+                        out[i].refunds.push(rf);
                     }
-                }
+                    Ok(())
+                })
+                .await?;
+                Self::arc_rows_in(conn, &ids, |n| a.callbacks_by_orders(n), |r| {
+                    let cb = Self::callback_row(r)?;
+                    if let Some(&i) = cb.pay_order_id.as_ref().and_then(|o| index.get(o)) {
+                        out[i].callbacks.push(cb);
+                    }
+                    Ok(())
+                })
+                .await?;
+                let event_ids: Vec<&str> = event_owner.keys().map(String::as_str).collect();
+                Self::arc_rows_in(conn, &event_ids, |n| a.attempts_by_events(n), |r| {
+                    let at = Self::attempt(r)?;
+                    if let Some(&i) = event_owner.get(&at.event_id) {
+                        out[i].deliveries.push(at);
+                    }
+                    Ok(())
+                })
+                .await?;
                 for b in &mut out {
                     b.normalize();
                 }
@@ -143,6 +168,72 @@ macro_rules! impl_archive {
                 Ok(out)
             }
 
+            /// Binds a pay order's columns in `PAY_ORDER_COLS` order.
+            fn bind_pay_order<'q>(q: Q<'q, $db>, o: &'q PayOrder) -> Q<'q, $db> {
+                q.bind(&o.id)
+                    .bind(&o.business_line_id)
+                    .bind(&o.business_order_no)
+                    .bind(o.status.as_str())
+                    .bind(o.amount.minor())
+                    .bind(o.amount.currency().code())
+                    .bind(o.refunded_amount_minor)
+                    .bind(&o.subject)
+                    .bind(&o.buyer_id)
+                    .bind(&o.seller_id)
+                    .bind(&o.facts_json)
+                    .bind(&o.metadata_json)
+                    .bind(&o.notify_url)
+                    .bind(&o.return_url)
+                    .bind(&o.checkout_token)
+                    .bind(o.created_at_ms)
+                    .bind(o.updated_at_ms)
+                    .bind(o.expire_at_ms)
+                    .bind(o.paid_at_ms)
+                    .bind(o.closed_at_ms)
+                    .bind(o.version)
+            }
+
+            /// Binds an event's columns in `EVENT_COLS` order (without `updated_at_ms`).
+            fn bind_event<'q>(q: Q<'q, $db>, e: &'q OutboxEvent) -> Q<'q, $db> {
+                q.bind(&e.id)
+                    .bind(&e.business_line_id)
+                    .bind(&e.pay_order_id)
+                    .bind(e.event_type.as_str())
+                    .bind(&e.payload_json)
+                    .bind(&e.notify_url)
+                    .bind(e.status.as_str())
+                    .bind(e.attempts_total)
+                    .bind(e.failures_in_round)
+                    .bind(e.next_attempt_at_ms)
+                    .bind(&e.lease_owner)
+                    .bind(e.lease_until_ms)
+                    .bind(e.created_at_ms)
+                    .bind(e.delivered_at_ms)
+                    .bind(&e.last_error)
+                    .bind(e.version)
+            }
+
+            /// Multi-row inserts of `items`: `sql(n)` is the statement for n rows,
+            /// `bind` binds one item's columns; power-of-two chunks (few shapes).
+            async fn arc_insert_rows<T>(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                items: &[T],
+                sql: impl Fn(usize) -> String,
+                bind: impl for<'q> Fn(Q<'q, $db>, &'q T) -> Q<'q, $db>,
+            ) -> Result<()> {
+                for chunk in pow2_chunks(items, INSERT_CHUNK) {
+                    let sql = sql(chunk.len());
+                    let mut q = sqlx::query(&sql);
+                    for item in chunk {
+                        q = bind(q, item);
+                    }
+                    q.execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            /// Inserts every row of `bundles`; `with_keys` (the generator only) also
+            /// writes their never-archived key rows.
             async fn arc_insert(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -150,94 +241,79 @@ macro_rules! impl_archive {
                 with_keys: bool,
             ) -> Result<()> {
                 let a = &self.q.archive;
-                for chunk in pow2_chunks(bundles, INSERT_CHUNK) {
-                    let sql = a.insert_orders(chunk.len());
-                    let mut q = sqlx::query(&sql);
-                    for b in chunk {
-                        let o = &b.order;
-                        q = q
-                            .bind(&o.id)
-                            .bind(&o.business_line_id)
-                            .bind(&o.business_order_no)
-                            .bind(o.status.as_str())
-                            .bind(o.amount.minor())
-                            .bind(o.amount.currency().code())
-                            .bind(o.refunded_amount_minor)
-                            .bind(&o.subject)
-                            .bind(&o.buyer_id)
-                            .bind(&o.seller_id)
-                            .bind(&o.facts_json)
-                            .bind(&o.metadata_json)
-                            .bind(&o.notify_url)
-                            .bind(&o.return_url)
-                            .bind(&o.checkout_token)
-                            .bind(o.created_at_ms)
-                            .bind(o.updated_at_ms)
-                            .bind(o.expire_at_ms)
-                            .bind(o.paid_at_ms)
-                            .bind(o.closed_at_ms)
-                            .bind(o.version);
-                    }
-                    q.execute(&mut *conn).await?;
-                    if with_keys {
-                        let sql = a.insert_order_keys(chunk.len());
-                        let mut q = sqlx::query(&sql);
-                        for b in chunk {
-                            q = q
-                                .bind(&b.order.business_line_id)
-                                .bind(&b.order.business_order_no)
-                                .bind(&b.order.id)
-                                .bind(b.order.created_at_ms);
-                        }
-                        q.execute(&mut *conn).await?;
-                    }
-                }
+                let orders: Vec<&PayOrder> = bundles.iter().map(|b| &b.order).collect();
+                Self::arc_insert_rows(conn, &orders, |n| a.insert_orders(n), |q, o| {
+                    Self::bind_pay_order(q, o)
+                })
+                .await?;
                 let events: Vec<&ArchivedEvent> =
                     bundles.iter().flat_map(|b| b.events.iter()).collect();
-                for chunk in pow2_chunks(&events, INSERT_CHUNK) {
-                    let sql = a.insert_events(chunk.len());
-                    let mut q = sqlx::query(&sql);
-                    for ae in chunk {
-                        let e = &ae.event;
-                        q = q
-                            .bind(&e.id)
-                            .bind(&e.business_line_id)
-                            .bind(&e.pay_order_id)
-                            .bind(e.event_type.as_str())
-                            .bind(&e.payload_json)
-                            .bind(&e.notify_url)
-                            .bind(e.status.as_str())
-                            .bind(e.attempts_total)
-                            .bind(e.failures_in_round)
-                            .bind(e.next_attempt_at_ms)
-                            .bind(&e.lease_owner)
-                            .bind(e.lease_until_ms)
-                            .bind(e.created_at_ms)
-                            .bind(e.delivered_at_ms)
-                            .bind(&e.last_error)
-                            .bind(e.version)
-                            .bind(ae.updated_at_ms);
-                    }
-                    q.execute(&mut *conn).await?;
+                Self::arc_insert_rows(conn, &events, |n| a.insert_events(n), |q, ae| {
+                    Self::bind_event(q, &ae.event).bind(ae.updated_at_ms)
+                })
+                .await?;
+                let deliveries: Vec<&NotificationAttempt> =
+                    bundles.iter().flat_map(|b| b.deliveries.iter()).collect();
+                Self::arc_insert_rows(conn, &deliveries, |n| a.insert_attempts(n), |q, at| {
+                    q.bind(&at.event_id)
+                        .bind(at.attempt_no)
+                        .bind(at.started_at_ms)
+                        .bind(at.duration_ms)
+                        .bind(at.http_status)
+                        .bind(i64::from(at.succeeded))
+                        .bind(&at.error)
+                })
+                .await?;
+                let attempts: Vec<&Attempt> = bundles
+                    .iter()
+                    .flat_map(|b| b.payment_attempts.iter())
+                    .collect();
+                Self::arc_insert_rows(conn, &attempts, |n| a.insert_payment_attempts(n), |q, at| {
+                    Self::bind_attempt(q, at)
+                })
+                .await?;
+                let refunds: Vec<&Refund> = bundles.iter().flat_map(|b| b.refunds.iter()).collect();
+                Self::arc_insert_rows(conn, &refunds, |n| a.insert_refunds(n), |q, r| {
+                    Self::bind_refund(q, r)
+                })
+                .await?;
+                let callbacks: Vec<&RawCallback> =
+                    bundles.iter().flat_map(|b| b.callbacks.iter()).collect();
+                Self::arc_insert_rows(conn, &callbacks, |n| a.insert_callbacks(n), |q, c| {
+                    Self::bind_callback(q, c)
+                })
+                .await?;
+                if !with_keys {
+                    return Ok(());
                 }
-                let attempts: Vec<&NotificationAttempt> =
-                    bundles.iter().flat_map(|b| b.attempts.iter()).collect();
-                for chunk in pow2_chunks(&attempts, INSERT_CHUNK) {
-                    let sql = a.insert_attempts(chunk.len());
-                    let mut q = sqlx::query(&sql);
-                    for at in chunk {
-                        q = q
-                            .bind(&at.event_id)
-                            .bind(at.attempt_no)
-                            .bind(at.started_at_ms)
-                            .bind(at.duration_ms)
-                            .bind(at.http_status)
-                            .bind(i64::from(at.succeeded))
-                            .bind(&at.error);
-                    }
-                    q.execute(&mut *conn).await?;
-                }
-                Ok(())
+                Self::arc_insert_rows(conn, &orders, |n| a.insert_order_keys(n), |q, o| {
+                    q.bind(&o.business_line_id)
+                        .bind(&o.business_order_no)
+                        .bind(&o.id)
+                        .bind(o.created_at_ms)
+                })
+                .await?;
+                Self::arc_insert_rows(conn, &attempts, |n| a.insert_attempt_keys(n), |q, at| {
+                    q.bind(&at.attempt_no)
+                        .bind(&at.pay_order_id)
+                        .bind(at.created_at_ms)
+                })
+                .await?;
+                Self::arc_insert_rows(conn, &refunds, |n| a.insert_refund_nos(n), |q, r| {
+                    q.bind(&r.refund_no).bind(&r.id).bind(r.created_at_ms)
+                })
+                .await?;
+                let keyed: Vec<(&Refund, &str)> = refunds
+                    .iter()
+                    .filter_map(|r| r.business_refund_no.as_deref().map(|no| (*r, no)))
+                    .collect();
+                Self::arc_insert_rows(conn, &keyed, |n| a.insert_refund_keys(n), |q, (r, no)| {
+                    q.bind(&r.business_line_id)
+                        .bind(*no)
+                        .bind(&r.id)
+                        .bind(r.created_at_ms)
+                })
+                .await
             }
 
             /// Deletes `(id, version)` rows of a versioned table in one statement; true
@@ -268,9 +344,10 @@ macro_rules! impl_archive {
             }
 
             /// Deletes exactly these rows; false (caller rolls back) if any differed.
-            /// One multi-row statement per table and chunk: attempts by event id (their
-            /// count compared), events and orders by id grouped by version, and a count of
-            /// events left for the orders (an event added since the read).
+            /// One multi-row statement per table and chunk: deliveries by event id and
+            /// callbacks by id (their counts compared), events, payment attempts, refunds
+            /// and orders by id grouped by version, and a count of children left for the
+            /// orders (one added since the read).
             async fn arc_delete(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -284,7 +361,7 @@ macro_rules! impl_archive {
                     .iter()
                     .flat_map(|b| b.events.iter().map(|e| &e.event))
                     .collect();
-                let n_attempts: u64 = bundles.iter().map(|b| b.attempts.len() as u64).sum();
+                let n_attempts: u64 = bundles.iter().map(|b| b.deliveries.len() as u64).sum();
                 let mut attempts_deleted = 0;
                 for chunk in events.chunks(IN_CHUNK) {
                     let sql = a.delete_attempts(padded(chunk.len()));
@@ -305,12 +382,49 @@ macro_rules! impl_archive {
                         return Ok(false);
                     }
                 }
+                let attempts: Vec<(&str, i64)> = bundles
+                    .iter()
+                    .flat_map(|b| b.payment_attempts.iter())
+                    .map(|at| (at.id.as_str(), at.version))
+                    .collect();
+                for chunk in attempts.chunks(IN_CHUNK) {
+                    if !self.arc_delete_versioned(conn, "payment_attempts", chunk).await? {
+                        return Ok(false);
+                    }
+                }
+                let refunds: Vec<(&str, i64)> = bundles
+                    .iter()
+                    .flat_map(|b| b.refunds.iter())
+                    .map(|r| (r.id.as_str(), r.version))
+                    .collect();
+                for chunk in refunds.chunks(IN_CHUNK) {
+                    if !self.arc_delete_versioned(conn, "refunds", chunk).await? {
+                        return Ok(false);
+                    }
+                }
+                let callbacks: Vec<&str> = bundles
+                    .iter()
+                    .flat_map(|b| b.callbacks.iter())
+                    .map(|c| c.id.as_str())
+                    .collect();
+                for chunk in callbacks.chunks(IN_CHUNK) {
+                    let sql = a.delete_callbacks(padded(chunk.len()));
+                    let mut q = sqlx::query(&sql);
+                    for id in pad(chunk) {
+                        q = q.bind(id);
+                    }
+                    if q.execute(&mut *conn).await?.rows_affected() != chunk.len() as u64 {
+                        return Ok(false);
+                    }
+                }
                 for chunk in bundles.chunks(IN_CHUNK) {
-                    let sql = a.count_events_of_orders(padded(chunk.len()));
+                    let sql = a.count_children_of_orders(padded(chunk.len()));
                     let mut q = sqlx::query(&sql);
                     let refs: Vec<&str> = chunk.iter().map(|b| b.order.id.as_str()).collect();
-                    for id in pad(&refs) {
-                        q = q.bind(id);
+                    for _table in 0..4 {
+                        for id in pad(&refs) {
+                            q = q.bind(id);
+                        }
                     }
                     if q.fetch_one(&mut *conn).await?.try_get::<i64, _>(0)? != 0 {
                         return Ok(false);
@@ -362,7 +476,7 @@ macro_rules! impl_archive {
                 let scanned = orders.len();
                 let last_id = orders.last().map(|o| o.id.clone());
                 let mut bundles = self.arc_children(&mut conn, orders).await?;
-                bundles.retain(|b| b.events.iter().all(|e| e.event.status != EventStatus::Pending));
+                bundles.retain(OrderBundle::is_settled);
                 Ok(CandidateBatch {
                     bundles,
                     last_id,

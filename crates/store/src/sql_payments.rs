@@ -23,6 +23,9 @@ use std::str::FromStr;
 
 use crate::sql_store::corrupt;
 
+/// A statement being bound, on backend `DB`.
+pub(crate) type Q<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+
 fn amount(minor: i64, currency: &str) -> Result<Amount> {
     let c = Currency::from_str(currency.trim()).map_err(|_| corrupt("currency", currency))?;
     Amount::new(minor, c).map_err(|_| corrupt("amount_minor", &minor.to_string()))
@@ -40,6 +43,66 @@ fn auto_refund_kind(flag: AttemptFlag) -> RefundKind {
 macro_rules! impl_payments {
     ($store:ty, $db:ty, $row:ty) => {
         impl $store {
+            /// Binds an attempt's columns in `PAYMENT_ATTEMPT_COLS` order (single and
+            /// multi-row inserts).
+            pub(crate) fn bind_attempt<'q>(q: Q<'q, $db>, a: &'q Attempt) -> Q<'q, $db> {
+                q.bind(&a.id)
+                    .bind(&a.pay_order_id)
+                    .bind(&a.attempt_no)
+                    .bind(&a.merchant_account)
+                    .bind(a.provider.as_str())
+                    .bind(&a.method)
+                    .bind(&a.product)
+                    .bind(a.amount.minor())
+                    .bind(a.amount.currency().code())
+                    .bind(a.status.as_str())
+                    .bind(&a.provider_txn_id)
+                    .bind(a.paid_amount_minor)
+                    .bind(a.flag.map(AttemptFlag::as_str))
+                    .bind(a.paid_at_ms)
+                    .bind(a.next_query_at_ms)
+                    .bind(a.queries_made)
+                    .bind(a.created_at_ms)
+                    .bind(a.updated_at_ms)
+                    .bind(a.version)
+            }
+
+            /// Binds a refund's columns in `REFUND_COLS` order.
+            pub(crate) fn bind_refund<'q>(q: Q<'q, $db>, r: &'q Refund) -> Q<'q, $db> {
+                q.bind(&r.id)
+                    .bind(&r.business_line_id)
+                    .bind(&r.pay_order_id)
+                    .bind(&r.attempt_id)
+                    .bind(&r.refund_no)
+                    .bind(&r.business_refund_no)
+                    .bind(r.kind.as_str())
+                    .bind(r.amount.minor())
+                    .bind(r.amount.currency().code())
+                    .bind(&r.reason)
+                    .bind(r.status.as_str())
+                    .bind(&r.provider_refund_id)
+                    .bind(r.tries)
+                    .bind(r.next_action_at_ms)
+                    .bind(&r.last_error)
+                    .bind(r.created_at_ms)
+                    .bind(r.updated_at_ms)
+                    .bind(r.succeeded_at_ms)
+                    .bind(r.version)
+            }
+
+            /// Binds a raw callback's columns in `CALLBACK_COLS` order.
+            pub(crate) fn bind_callback<'q>(q: Q<'q, $db>, c: &'q RawCallback) -> Q<'q, $db> {
+                q.bind(&c.id)
+                    .bind(c.provider.as_str())
+                    .bind(&c.merchant_account)
+                    .bind(c.received_at_ms)
+                    .bind(&c.headers_json)
+                    .bind(&c.body)
+                    .bind(&c.outcome)
+                    .bind(&c.attempt_no)
+                    .bind(&c.pay_order_id)
+            }
+
             pub(crate) fn attempt_row(row: &$row) -> Result<Attempt> {
                 let provider = Self::s(row, "provider")?;
                 let status = Self::s(row, "status")?;
@@ -159,26 +222,7 @@ macro_rules! impl_payments {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                sqlx::query(&p.insert_refund)
-                    .bind(&r.id)
-                    .bind(&r.business_line_id)
-                    .bind(&r.pay_order_id)
-                    .bind(&r.attempt_id)
-                    .bind(&r.refund_no)
-                    .bind(&r.business_refund_no)
-                    .bind(r.kind.as_str())
-                    .bind(r.amount.minor())
-                    .bind(r.amount.currency().code())
-                    .bind(&r.reason)
-                    .bind(r.status.as_str())
-                    .bind(&r.provider_refund_id)
-                    .bind(r.tries)
-                    .bind(r.next_action_at_ms)
-                    .bind(&r.last_error)
-                    .bind(r.created_at_ms)
-                    .bind(r.updated_at_ms)
-                    .bind(r.succeeded_at_ms)
-                    .bind(r.version)
+                Self::bind_refund(sqlx::query(&p.insert_refund), &r)
                     .execute(&mut **tx)
                     .await?;
                 Ok(())
@@ -277,26 +321,7 @@ macro_rules! impl_payments {
                     updated_at_ms: a.created_at_ms,
                     version: 0,
                 };
-                let r = sqlx::query(&p.insert_attempt)
-                    .bind(&attempt.id)
-                    .bind(&attempt.pay_order_id)
-                    .bind(&attempt.attempt_no)
-                    .bind(&attempt.merchant_account)
-                    .bind(attempt.provider.as_str())
-                    .bind(&attempt.method)
-                    .bind(&attempt.product)
-                    .bind(attempt.amount.minor())
-                    .bind(attempt.amount.currency().code())
-                    .bind(attempt.status.as_str())
-                    .bind(&attempt.provider_txn_id)
-                    .bind(attempt.paid_amount_minor)
-                    .bind(attempt.flag.map(AttemptFlag::as_str))
-                    .bind(attempt.paid_at_ms)
-                    .bind(attempt.next_query_at_ms)
-                    .bind(attempt.queries_made)
-                    .bind(attempt.created_at_ms)
-                    .bind(attempt.updated_at_ms)
-                    .bind(attempt.version)
+                let r = Self::bind_attempt(sqlx::query(&p.insert_attempt), &attempt)
                     .execute(&mut *tx)
                     .await;
                 match r {
@@ -781,16 +806,7 @@ macro_rules! impl_payments {
             }
 
             pub(crate) async fn pay_insert_callback(&self, c: &RawCallback) -> Result<()> {
-                let r = sqlx::query(&self.q.payments.insert_callback)
-                    .bind(&c.id)
-                    .bind(c.provider.as_str())
-                    .bind(&c.merchant_account)
-                    .bind(c.received_at_ms)
-                    .bind(&c.headers_json)
-                    .bind(&c.body)
-                    .bind(&c.outcome)
-                    .bind(&c.attempt_no)
-                    .bind(&c.pay_order_id)
+                let r = Self::bind_callback(sqlx::query(&self.q.payments.insert_callback), c)
                     .execute(self.w())
                     .await;
                 match r {

@@ -95,6 +95,50 @@ async fn seed(hot: &dyn Store, n_eligible: usize) -> Seeded {
             EventStatus::Pending,
         ),
     ];
+    // Old and finished, but a child is unsettled: an attempt still due for a query,
+    // a refund still in flight.
+    let mut open_attempt = shaped(
+        &mut rng,
+        &l,
+        "old-open-attempt",
+        PayOrderStatus::Paid,
+        200,
+        EventStatus::Delivered,
+    );
+    if let Some(a) = open_attempt.payment_attempts.first_mut() {
+        a.next_query_at_ms = Some(NOW);
+    }
+    let mut refund_in_flight = shaped(
+        &mut rng,
+        &l,
+        "old-refund-in-flight",
+        PayOrderStatus::Paid,
+        200,
+        EventStatus::Delivered,
+    );
+    let paid = refund_in_flight.payment_attempts.last().unwrap().clone();
+    refund_in_flight.refunds = vec![Refund {
+        id: ids::new_id(ids::REFUND),
+        business_line_id: l.id.clone(),
+        pay_order_id: paid.pay_order_id.clone(),
+        attempt_id: paid.id.clone(),
+        refund_no: ids::provider_no(),
+        business_refund_no: None,
+        kind: paydesk_core::RefundKind::Business,
+        amount: Amount::new(1, paid.amount.currency()).unwrap(),
+        reason: None,
+        status: paydesk_core::RefundStatus::Processing,
+        provider_refund_id: None,
+        tries: 1,
+        next_action_at_ms: Some(NOW),
+        last_error: None,
+        created_at_ms: NOW - 200 * DAY,
+        updated_at_ms: NOW - 200 * DAY,
+        succeeded_at_ms: None,
+        version: 1,
+    }];
+    let mut staying = staying;
+    staying.extend([open_attempt, refund_in_flight]);
     let tier = tier_of(hot).unwrap();
     let mut all: Vec<OrderBundle> = eligible.clone();
     all.extend(staying.iter().cloned());
@@ -117,7 +161,6 @@ async fn seed(hot: &dyn Store, n_eligible: usize) -> Seeded {
         expire_at_ms: NOW - 299 * DAY,
     };
     hot.create_pay_order(&w).await.unwrap();
-    let mut staying = staying;
     staying.extend(
         tier.load_bundles(std::slice::from_ref(&w.id))
             .await
@@ -289,7 +332,24 @@ async fn reads_backfill_and_uniqueness(h: TestDb, c: TestDb) {
         let evs = tiered.events_for_pay_order(&o.id).await.unwrap();
         assert_eq!(evs.len(), b.events.len());
         let atts = tiered.attempts_for_event(&evs[0].id).await.unwrap();
-        assert_eq!(atts, b.attempts);
+        assert_eq!(atts, b.deliveries);
+        // Payment attempts, refunds and raw callbacks moved with it and read back.
+        let mut pas = tiered.attempts_for_pay_order(&o.id).await.unwrap();
+        pas.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(pas, b.payment_attempts);
+        for pa in &b.payment_attempts {
+            assert_eq!(h.store.attempt(&pa.id).await.unwrap(), None, "left hot");
+            assert_eq!(
+                tiered.attempt_by_no(&pa.attempt_no).await.unwrap().as_ref(),
+                Some(pa)
+            );
+        }
+        let mut rfs = tiered.refunds_for_pay_order(&o.id).await.unwrap();
+        rfs.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(rfs, b.refunds);
+        let mut cbs = tiered.raw_callbacks_for_pay_order(&o.id).await.unwrap();
+        cbs.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(cbs, b.callbacks);
         assert_eq!(
             tiered.event(&evs[0].id).await.unwrap().as_ref(),
             Some(&evs[0])
@@ -368,12 +428,70 @@ async fn reads_backfill_and_uniqueness(h: TestDb, c: TestDb) {
         .await
         .unwrap()
         .is_empty());
-    // It ages out again once finished and old: here its event is pending, so it stays.
+    // A refund of an archived paid order back-fills it (with its attempts), then runs
+    // the usual guarded path in hot; the refund keeps the order there until it settles.
+    let p = s
+        .eligible
+        .iter()
+        .find(|b| {
+            b.order.status == PayOrderStatus::Paid && b.order.id != o1.id && b.order.id != o.id
+        })
+        .unwrap();
+    let paid = p
+        .payment_attempts
+        .iter()
+        .find(|a| a.status == paydesk_core::AttemptStatus::Succeeded)
+        .unwrap();
+    let refundable = p.order.amount.minor() - p.order.refunded_amount_minor;
+    let late = NewRefund {
+        id: ids::new_id(ids::REFUND),
+        pay_order_id: p.order.id.clone(),
+        attempt_id: paid.id.clone(),
+        refund_no: ids::provider_no(),
+        business_refund_no: Some("late-refund".into()),
+        kind: paydesk_core::RefundKind::Business,
+        amount: Amount::new(refundable, p.order.amount.currency()).unwrap(),
+        reason: None,
+        created_at_ms: NOW,
+    };
+    assert!(matches!(
+        tiered.create_refund(&late, 50).await.unwrap(),
+        CreateRefundOutcome::Created(_)
+    ));
+    assert_eq!(
+        h.store.attempt(&paid.id).await.unwrap().as_ref(),
+        Some(paid),
+        "its attempt came back to hot with it"
+    );
+    assert!(ct
+        .load_bundles(std::slice::from_ref(&p.order.id))
+        .await
+        .unwrap()
+        .is_empty());
+    let over = NewRefund {
+        id: ids::new_id(ids::REFUND),
+        business_refund_no: Some("late-refund-2".into()),
+        refund_no: ids::provider_no(),
+        amount: Amount::new(1, p.order.amount.currency()).unwrap(),
+        ..late.clone()
+    };
+    assert!(
+        matches!(
+            tiered.create_refund(&over, 50).await.unwrap(),
+            CreateRefundOutcome::ExceedsRefundable {
+                refundable_minor: 0
+            }
+        ),
+        "never more than was paid, across tiers"
+    );
+    // It ages out again once finished and old: here its event is pending, so it stays
+    // (and the refunded order stays while its refund is in flight).
     let stats = run(&*h.store, &*c.store, &opts(10)).await;
     assert_eq!(
         stats.orders, 1,
         "only the back-filled, unchanged order moves again"
     );
+    assert!(h.store.pay_order(&p.order.id).await.unwrap().is_some());
 }
 
 macro_rules! pair_tests {
