@@ -11,7 +11,7 @@
 // Started by run.sh, which starts `paydesk serve` (with its embedded sandbox) and creates
 // the business line; this script listens for its notifications on PAYDESK_E2E_NOTIFY_PORT.
 import http from 'node:http';
-import { businessApi, launchChromium, notificationSignatureOk } from './lib.mjs';
+import { businessApi, launchChromium, notificationSignatureOk, steps } from './lib.mjs';
 
 const BASE = process.env.PAYDESK_E2E_BASE;
 const SANDBOX = process.env.PAYDESK_E2E_SANDBOX;
@@ -27,22 +27,7 @@ const IPHONE_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleW
 const DESKTOP_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 '
   + '(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
 
-let passed = 0;
-let failed = 0;
-async function step(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAILED - ${name}: ${String(e && e.message).split('\n')[0]}`);
-    throw e;
-  }
-}
-function expect(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+const { step, expect, summary } = steps();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- the business line's side
@@ -381,5 +366,6 @@ try {
   await browser.close();
   receiver.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
+const { line, failed, passed } = summary();
+console.log(line);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -2,28 +2,14 @@
 // forbids credit-card funding for one item category, sees a validation error, fixes
 // it, simulates, diffs, publishes, and the decision changes; then rolls back.
 import { chromium } from 'playwright-core';
+import { steps } from './lib.mjs';
 
 const BASE = process.env.PAYDESK_E2E_BASE;
 const TOKEN = process.env.PAYDESK_E2E_TOKEN;
 const VIEWER = process.env.PAYDESK_E2E_VIEWER;
 const ART = new URL('./artifacts/', import.meta.url).pathname;
 
-let passed = 0;
-let failed = 0;
-async function step(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAILED - ${name}: ${e.message.split('\n')[0]}`);
-    throw e;
-  }
-}
-function expect(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+const { step, expect, summary } = steps();
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -296,5 +282,6 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
+const { line, failed, passed } = summary();
+console.log(line);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -46,3 +46,30 @@ export function launchChromium() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }
+
+// A script's steps: `step(name, fn)` runs and reports one (`ok - name` or `FAILED - name:
+// why`, then rethrows), `expect(cond, msg)` asserts, `summary()` is the closing
+// `N passed, M failed` line run.sh sums.
+export function steps() {
+  let passed = 0;
+  let failed = 0;
+  return {
+    async step(name, fn) {
+      try {
+        await fn();
+        passed += 1;
+        console.log(`ok - ${name}`);
+      } catch (e) {
+        failed += 1;
+        console.log(`FAILED - ${name}: ${String(e && e.message).split('\n')[0]}`);
+        throw e;
+      }
+    },
+    expect(cond, msg) {
+      if (!cond) throw new Error(msg);
+    },
+    summary() {
+      return { line: `${passed} passed, ${failed} failed`, passed, failed };
+    },
+  };
+}

@@ -12,7 +12,7 @@
 // Started by run.sh (after checkout.test.mjs, whose notification receiver is closed by then:
 // this script listens on PAYDESK_E2E_NOTIFY_PORT itself).
 import http from 'node:http';
-import { businessApi, launchChromium, notificationSignatureOk } from './lib.mjs';
+import { businessApi, launchChromium, notificationSignatureOk, steps } from './lib.mjs';
 
 const BASE = process.env.PAYDESK_E2E_BASE;
 const SANDBOX = process.env.PAYDESK_E2E_SANDBOX;
@@ -24,22 +24,7 @@ const ART = new URL('./artifacts/', import.meta.url).pathname;
 const RUN = Date.now().toString(36);
 const api = businessApi({ base: BASE, appId: process.env.PAYDESK_E2E_APP_ID, secret: SECRET });
 
-let passed = 0;
-let failed = 0;
-async function step(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAILED - ${name}: ${String(e && e.message).split('\n')[0]}`);
-    throw e;
-  }
-}
-function expect(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+const { step, expect, summary } = steps();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(what, fn, ms = 20_000) {
   const end = Date.now() + ms;
@@ -281,5 +266,6 @@ try {
   await browser.close();
   receiver.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
+const { line, failed, passed } = summary();
+console.log(line);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Browser tests in Debian's Chromium (playwright-core): the operator console
 # (console.test.mjs), the buyer's checkout paid in the sandbox wallet as a phone and as a
-# desktop (checkout.test.mjs), and the operator's payment lookup (lookup.test.mjs). Starts
+# desktop (checkout.test.mjs), the operator's payment lookup (lookup.test.mjs), and the
+# dashboard, business lines (secret rotation) and audit log (operations.test.mjs, last: it
+# rotates the business line's secret). Starts
 # `paydesk serve` on a temporary data directory and free ports (its embedded sandbox
 # included), creates an admin and a viewer operator and the `secondhand` business line, then
 # runs the scripts one after another (checkout and lookup both listen for the business
 # line's notifications on the same port).
 #
 #   e2e/run.sh PATH/TO/paydesk            # all
-#   E2E_ONLY=checkout e2e/run.sh PATH     # one of console, checkout, lookup
+#   E2E_ONLY=checkout e2e/run.sh PATH     # one of console, checkout, lookup, operations
 #
 # Screenshots go to e2e/artifacts/ (kept: test artifacts), with serve.log. Exits non-zero on
 # failure; the last line is `N passed, M failed` over all scripts.
@@ -65,7 +67,7 @@ done
 # Each script ends with `N passed, M failed`; the sum is the last line of this one.
 TOTAL_PASSED=0
 TOTAL_FAILED=0
-for t in console checkout lookup; do
+for t in console checkout lookup operations; do
   if [ -n "${E2E_ONLY:-}" ] && [ "$E2E_ONLY" != "$t" ]; then continue; fi
   echo "== $t.test.mjs"
   set +e

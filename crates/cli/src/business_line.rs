@@ -1,4 +1,4 @@
-//! `paydesk business-line add | list | disable`: works with or without a running
+//! `paydesk business-line add | list | disable | rotate-secret`: works with or without a running
 //! server (it opens, and if needed creates and migrates, the database itself).
 
 use crate::runtime::{master_key, open_store};
@@ -34,6 +34,18 @@ pub enum Command {
     Disable {
         /// Name or id.
         name_or_id: String,
+    },
+    /// Give a business line a new secret (printed once). The old one is still accepted
+    /// on requests for the overlap; notifications are signed with the new one at once.
+    RotateSecret {
+        /// Name or id.
+        name_or_id: String,
+        /// Hours the old secret is still accepted (0 to 168).
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: i64,
+        /// Print JSON: {"app_id": "...", "secret": "...", "previous_valid_until_ms": N}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -103,6 +115,38 @@ pub async fn run(config: &Config, cmd: Command) -> Result<()> {
                 bail!("no business line named or with id `{name_or_id}`");
             }
             println!("business line {name_or_id} disabled");
+        }
+        Command::RotateSecret {
+            name_or_id,
+            overlap_hours,
+            json,
+        } => {
+            let key = master_key(config)?;
+            let r = paydesk_server::business_lines::rotate_secret(
+                &*store,
+                &key,
+                &name_or_id,
+                overlap_hours.saturating_mul(3_600_000),
+                &crate::merchant_account::actor(),
+            )
+            .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "app_id": r.line.app_id, "secret": r.secret,
+                        "previous_valid_until_ms": r.previous_valid_until_ms,
+                    })
+                );
+            } else {
+                println!("business line {} has a new secret", r.line.name);
+                println!("secret: {}", r.secret);
+                println!(
+                    "the old secret is accepted until {} (unix ms)",
+                    r.previous_valid_until_ms
+                );
+                println!("(the secret is shown only now; store it safely)");
+            }
         }
     }
     Ok(())

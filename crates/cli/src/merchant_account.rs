@@ -166,7 +166,7 @@ pub enum Command {
 }
 
 /// `cli:<unix user>`.
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     let user = ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))

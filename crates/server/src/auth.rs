@@ -104,7 +104,11 @@ async fn authenticate(state: &AppState, req: Request) -> Result<Request, ApiErro
         &auth.nonce,
         &bytes,
     );
-    if !signing::verify(line.secret.as_bytes(), &message, &auth.signature) {
+    // During a secret rotation's overlap the previous secret is accepted too.
+    if !line
+        .accepted_secrets(now_ms())
+        .any(|secret| signing::verify(secret.as_bytes(), &message, &auth.signature))
+    {
         return Err(ApiError::unauthorized());
     }
     let expires_at_ms = (ts + TIMESTAMP_WINDOW_SECS) * 1000 + 1000;

@@ -36,6 +36,18 @@ pub struct ActiveLine {
     pub allowed_url_prefixes: Vec<String>,
     /// Whether it may call.
     pub status: BusinessLineStatus,
+    /// The secret before the last rotation, still accepted on requests until its
+    /// deadline (never used to sign).
+    pub previous_secret: Option<PreviousLineSecret>,
+}
+
+/// A business line's previous secret in clear (memory only) and its deadline.
+#[derive(Clone)]
+pub struct PreviousLineSecret {
+    /// The secret.
+    pub secret: String,
+    /// Accepted until this instant (unix ms).
+    pub valid_until_ms: i64,
 }
 
 impl fmt::Debug for ActiveLine {
@@ -50,6 +62,17 @@ impl fmt::Debug for ActiveLine {
 }
 
 impl ActiveLine {
+    /// The secrets a request may be signed with at `now_ms`: the current one, then the
+    /// previous one until its deadline.
+    pub fn accepted_secrets(&self, now_ms: i64) -> impl Iterator<Item = &str> {
+        let previous = self
+            .previous_secret
+            .as_ref()
+            .filter(|p| now_ms < p.valid_until_ms)
+            .map(|p| p.secret.as_str());
+        std::iter::once(self.secret.as_str()).chain(previous)
+    }
+
     /// Whether `url` (normalised) starts with one of the allowed prefixes.
     pub fn allows_url(&self, url: &str) -> bool {
         self.allowed_url_prefixes.iter().any(|p| url.starts_with(p))
@@ -132,11 +155,25 @@ impl AppState {
         })))
     }
 
-    fn activate(&self, line: BusinessLine) -> Result<Arc<ActiveLine>, StoreError> {
-        let secret = self
-            .master_key
-            .open(&line.id, &line.secret_ciphertext)
-            .map_err(|e| StoreError::Corrupt(format!("business line {}: {e}", line.id)))?;
+    /// Opens a line's secrets (current and, while accepted, previous) for use.
+    async fn activate(&self, line: BusinessLine) -> Result<Arc<ActiveLine>, StoreError> {
+        let open = |sealed: &str| {
+            self.master_key
+                .open(&line.id, sealed)
+                .map_err(|e| StoreError::Corrupt(format!("business line {}: {e}", line.id)))
+        };
+        let secret = open(&line.secret_ciphertext)?;
+        let previous_secret = match self
+            .store
+            .previous_business_line_secret(&line.id, crate::time::now_ms())
+            .await?
+        {
+            Some(p) => Some(PreviousLineSecret {
+                secret: open(&p.secret_ciphertext)?,
+                valid_until_ms: p.valid_until_ms,
+            }),
+            None => None,
+        };
         Ok(Arc::new(ActiveLine {
             id: line.id,
             app_id: line.app_id,
@@ -145,7 +182,16 @@ impl AppState {
             notify_url: line.notify_url,
             allowed_url_prefixes: line.allowed_url_prefixes,
             status: line.status,
+            previous_secret,
         }))
+    }
+
+    /// Forgets cached lines (after a change made by this instance; others see it
+    /// within [`LINE_CACHE_TTL`]).
+    pub fn forget_lines(&self) {
+        if let Ok(mut cache) = self.lines.lock() {
+            *cache = LineCache::default();
+        }
     }
 
     fn remember(&self, line: &Arc<ActiveLine>) {
@@ -183,7 +229,7 @@ impl AppState {
         let Some(line) = self.store.business_line_by_app_id(app_id).await? else {
             return Ok(None);
         };
-        let line = self.activate(line)?;
+        let line = self.activate(line).await?;
         self.remember(&line);
         Ok(Some(line))
     }
@@ -213,7 +259,7 @@ impl AppState {
         let Some(line) = self.store.business_line_by_id(id).await? else {
             return Ok(None);
         };
-        let line = self.activate(line)?;
+        let line = self.activate(line).await?;
         self.remember(&line);
         Ok(Some(line))
     }

@@ -561,6 +561,199 @@ async fn second_instance_picks_up_a_publish(backend: Backend) {
     panic!("the second instance never loaded version 2");
 }
 
+/// Business lines from the console: listed without secrets, added and rotated by admins
+/// only; a rotated-out secret still works during the overlap and never after; the
+/// dashboard and the audit log answer viewers.
+async fn business_lines_rotation_dashboard_and_audit(backend: Backend) {
+    let Some(a) = start(backend, test_config()).await else {
+        return;
+    };
+    let app = &a.app;
+    let (s, lines) = req(app, "GET", "/admin/v1/business-lines", &a.viewer, None).await;
+    assert_eq!(s, 200, "{lines}");
+    let listed = lines["business_lines"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["app_id"], app.app_id.as_str());
+    assert!(listed[0].get("secret").is_none() && !lines.to_string().contains(&app.secret));
+    let line_id = listed[0]["id"].as_str().unwrap().to_owned();
+    let rotate = format!("/admin/v1/business-lines/{line_id}/rotate-secret");
+
+    // Viewers are refused by the server, and nothing changes.
+    let (s, _) = req(
+        app,
+        "POST",
+        &rotate,
+        &a.viewer,
+        Some(json!({"overlap_hours": 1})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, _) = req(
+        app,
+        "POST",
+        "/admin/v1/business-lines",
+        &a.viewer,
+        Some(json!({"name": "other", "notify_url": "http://127.0.0.1/n"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    // A probe that is 404 when the signature is accepted and 401 when it is not.
+    let probe = |secret: &str| {
+        let mut v = app.client_view();
+        v.secret = secret.to_owned();
+        async move {
+            v.call(
+                "GET",
+                "/v1/pay-orders/po_00000000000000000000000000000000",
+                None,
+            )
+            .await
+            .0
+        }
+    };
+    let old = app.secret.clone();
+    assert_eq!(probe(&old).await, 404);
+
+    // Bad overlaps are refused with a stable code.
+    let (s, e) = req(
+        app,
+        "POST",
+        &rotate,
+        &a.admin,
+        Some(json!({"overlap_hours": 1000})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+    let (s, e) = req(app, "POST", &rotate, &a.admin, Some(json!({"overlap": 1}))).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+
+    let (s, r) = req(
+        app,
+        "POST",
+        &rotate,
+        &a.admin,
+        Some(json!({"overlap_hours": 1})),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let second = r["secret"].as_str().unwrap().to_owned();
+    assert_ne!(second, old);
+    assert!(
+        r["business_line"]["previous_secret_valid_until_ms"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(probe(&second).await, 404, "the new secret works at once");
+    assert_eq!(probe(&old).await, 404, "the old one during the overlap");
+    assert_eq!(probe("sk_not-the-secret").await, 401);
+
+    // No overlap: the rotated-out secret stops at once.
+    let (s, r) = req(
+        app,
+        "POST",
+        &rotate,
+        &a.admin,
+        Some(json!({"overlap_hours": 0})),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let third = r["secret"].as_str().unwrap().to_owned();
+    assert_eq!(probe(&third).await, 404);
+    assert_eq!(probe(&second).await, 401);
+    assert_eq!(
+        probe(&old).await,
+        401,
+        "only the last previous secret is ever kept"
+    );
+
+    // An admin adds a line; its secret is in that answer only.
+    let (s, added) = req(
+        app,
+        "POST",
+        "/admin/v1/business-lines",
+        &a.admin,
+        Some(json!({"name": "console-added", "notify_url": "http://127.0.0.1/n2"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{added}");
+    let added_secret = added["secret"].as_str().unwrap();
+    let (_, lines) = req(app, "GET", "/admin/v1/business-lines", &a.viewer, None).await;
+    assert_eq!(lines["business_lines"].as_array().unwrap().len(), 2);
+    assert!(!lines.to_string().contains(added_secret));
+    let (s, e) = req(
+        app,
+        "POST",
+        "/admin/v1/business-lines",
+        &a.admin,
+        Some(json!({"name": "bad name!", "notify_url": "http://127.0.0.1/n2"})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+
+    // The audit log names the operator for both rotations and holds no secret.
+    let (s, audit) = req(app, "GET", "/admin/v1/audit?limit=50", &a.viewer, None).await;
+    assert_eq!(s, 200, "{audit}");
+    let rotations: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "business_line.rotate_secret")
+        .collect();
+    assert_eq!(rotations.len(), 2, "{audit}");
+    assert!(rotations
+        .iter()
+        .all(|e| e["actor"] == "operator:alice" && e["target"] == line_id.as_str()));
+    for secret in [&old, &second, &third] {
+        assert!(!audit.to_string().contains(secret.as_str()));
+    }
+
+    // The dashboard answers viewers, counts waiting orders, refuses silly windows.
+    let mut signed = app.client_view();
+    signed.secret = third.clone();
+    signed.create_order("DASH-1", 500).await;
+    let (s, d) = req(
+        app,
+        "GET",
+        "/admin/v1/dashboard?hours=24&bucket_minutes=60",
+        &a.viewer,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["counts"]["waiting_orders"], 1, "{d}");
+    assert_eq!(d["business_lines"][line_id.as_str()], listed[0]["name"]);
+    let (s, e) = req(app, "GET", "/admin/v1/dashboard?hours=0", &a.viewer, None).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+    let (s, _) = req(
+        app,
+        "GET",
+        "/admin/v1/dashboard?hours=720&bucket_minutes=1",
+        &a.viewer,
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "too many buckets");
+    let (s, _) = req(app, "GET", "/admin/v1/dashboard", "", None).await;
+    assert_eq!(s, 401);
+}
+
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Sqlite).await } )* }
@@ -571,6 +764,7 @@ macro_rules! per_backend {
 
 per_backend!(
     publish_simulate_decide_and_roll_back,
+    business_lines_rotation_dashboard_and_audit,
     bad_documents_leave_the_active_version,
     console_session_cookie,
     second_instance_picks_up_a_publish,

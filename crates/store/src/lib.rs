@@ -19,6 +19,7 @@
 mod accounts_model;
 mod admin_model;
 pub mod archive;
+mod console_model;
 mod dialect;
 mod error;
 pub mod generate;
@@ -29,6 +30,7 @@ mod payments_model;
 mod queries;
 mod sql_accounts;
 mod sql_archive;
+mod sql_console;
 mod sql_payments;
 mod sql_rules;
 mod sql_store;
@@ -38,6 +40,7 @@ mod tiered;
 
 pub use accounts_model::*;
 pub use admin_model::*;
+pub use console_model::*;
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
 pub use list::{merge_pages, PayOrderQuery};
@@ -421,6 +424,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` audit entries, newest first.
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>>;
+
+    // ---- the operator console ----
+
+    /// Replaces a business line's secret if it is still `expected_ciphertext`, keeping
+    /// the old one as the previous secret until `previous_valid_until_ms` (replacing any
+    /// earlier previous secret), with the audit entry, in one transaction. False (nothing
+    /// written) when the secret changed meanwhile or the line does not exist.
+    async fn rotate_business_line_secret(
+        &self,
+        rotation: &SecretRotation,
+        audit: &AuditEntry,
+    ) -> Result<bool>;
+
+    /// The previous secret of a business line if it is still accepted at `now_ms`.
+    async fn previous_business_line_secret(
+        &self,
+        business_line_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<PreviousSecret>>;
+
+    /// Payment figures for the console dashboard (the hot tier: recent history).
+    async fn dashboard(&self, query: &DashboardQuery) -> Result<Dashboard>;
 }
 
 /// Opens the store a URL names (`sqlite:PATH`, `postgres://...`, `mysql://...`),

@@ -30,6 +30,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "merchant_accounts",
         include_str!("../migrations/sqlite/0004_merchant_accounts.sql"),
     ),
+    (
+        5,
+        "console",
+        include_str!("../migrations/sqlite/0005_console.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -52,6 +57,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "merchant_accounts",
         include_str!("../migrations/postgres/0004_merchant_accounts.sql"),
     ),
+    (
+        5,
+        "console",
+        include_str!("../migrations/postgres/0005_console.sql"),
+    ),
 ];
 const MYSQL: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/mysql/0001_core.sql")),
@@ -69,6 +79,11 @@ const MYSQL: &[(i64, &str, &str)] = &[
         4,
         "merchant_accounts",
         include_str!("../migrations/mysql/0004_merchant_accounts.sql"),
+    ),
+    (
+        5,
+        "console",
+        include_str!("../migrations/mysql/0005_console.sql"),
     ),
 ];
 

@@ -50,6 +50,7 @@ pub(crate) struct Queries {
     pub payments: PaymentQueries,
     pub archive: ArchiveQueries,
     pub accounts: AccountQueries,
+    pub console: ConsoleQueries,
 }
 
 const OPERATOR_COLS: &str = "id, name, role, token_hash, status, created_at_ms";
@@ -266,6 +267,7 @@ impl Queries {
             payments: PaymentQueries::new(backend),
             archive: ArchiveQueries::new(backend),
             accounts: AccountQueries::new(backend),
+            console: ConsoleQueries::new(backend),
         }
     }
 }
@@ -797,6 +799,66 @@ impl AccountQueries {
             audit_log: q(format!(
                 "SELECT {AUDIT_COLS} FROM audit_log ORDER BY at_ms DESC, id DESC LIMIT ?"
             )),
+        }
+    }
+}
+
+/// Statements for the operator console: business-line secret rotation and the dashboard
+/// (`sql_console.rs`).
+pub(crate) struct ConsoleQueries {
+    pub swap_line_secret: String,
+    pub delete_previous_secret: String,
+    pub insert_previous_secret: String,
+    pub previous_secret: String,
+    pub dashboard_rows: String,
+    pub waiting_orders: String,
+    pub flagged_counts: String,
+}
+
+impl ConsoleQueries {
+    fn new(backend: Backend) -> Self {
+        let q = |s: String| backend.placeholders(&s);
+        // Integer division and a 64-bit integer SUM differ per engine: MySQL's `/` is
+        // decimal division and its SUM a DECIMAL; PostgreSQL's SUM(BIGINT) is NUMERIC.
+        let (div, int) = match backend {
+            Backend::MySql => ("DIV", "SIGNED"),
+            Backend::Postgres => ("/", "BIGINT"),
+            Backend::Sqlite => ("/", "INTEGER"),
+        };
+        let paid = "a.status = 'SUCCEEDED' AND a.flag IS NULL";
+        ConsoleQueries {
+            // `(new, now, id, expected)`: a compare-and-swap on the current secret.
+            swap_line_secret: q("UPDATE business_lines SET secret_ciphertext = ?, \
+                 updated_at_ms = ? WHERE id = ? AND secret_ciphertext = ?"
+                .into()),
+            delete_previous_secret: q(
+                "DELETE FROM business_line_previous_secrets WHERE business_line_id = ?".into(),
+            ),
+            insert_previous_secret: q("INSERT INTO business_line_previous_secrets \
+                 (business_line_id, secret_ciphertext, valid_until_ms, created_at_ms) \
+                 VALUES (?, ?, ?, ?)"
+                .into()),
+            // `(id, now)`.
+            previous_secret: q("SELECT secret_ciphertext, valid_until_ms \
+                 FROM business_line_previous_secrets \
+                 WHERE business_line_id = ? AND valid_until_ms > ?"
+                .into()),
+            // `(from, bucket, from, to)`.
+            dashboard_rows: q(format!(
+                "SELECT (a.created_at_ms - ?) {div} ? AS bucket, o.business_line_id, \
+                 a.provider, a.method, a.currency, COUNT(*) AS attempts, \
+                 CAST(SUM(CASE WHEN {paid} THEN 1 ELSE 0 END) AS {int}) AS paid, \
+                 CAST(SUM(CASE WHEN {paid} THEN a.amount_minor ELSE 0 END) AS {int}) \
+                 AS paid_amount_minor \
+                 FROM payment_attempts a JOIN pay_orders o ON o.id = a.pay_order_id \
+                 WHERE a.created_at_ms >= ? AND a.created_at_ms < ? \
+                 GROUP BY bucket, o.business_line_id, a.provider, a.method, a.currency \
+                 ORDER BY bucket, o.business_line_id, a.provider, a.method, a.currency"
+            )),
+            waiting_orders: "SELECT COUNT(*) FROM pay_orders WHERE status = 'WAITING'".into(),
+            flagged_counts: "SELECT flag, COUNT(*) AS n FROM payment_attempts \
+                 WHERE flag IS NOT NULL GROUP BY flag ORDER BY flag"
+                .into(),
         }
     }
 }

@@ -66,7 +66,7 @@ macro_rules! impl_accounts {
                 }
             }
 
-            async fn accounts_audit_tx(
+            pub(crate) async fn accounts_audit_tx(
                 &self,
                 tx: &mut Transaction<'static, $db>,
                 a: &AuditEntry,

@@ -922,6 +922,32 @@ macro_rules! impl_store {
             }
 
             async fn outbox_stats(&self) -> Result<OutboxStats> {
+                self.outbox_counts().await
+            }
+
+            async fn rotate_business_line_secret(
+                &self,
+                rotation: &SecretRotation,
+                audit: &AuditEntry,
+            ) -> Result<bool> {
+                with_retry!(self.console_rotate_secret(rotation, audit).await)
+            }
+
+            async fn previous_business_line_secret(
+                &self,
+                business_line_id: &str,
+                now_ms: i64,
+            ) -> Result<Option<PreviousSecret>> {
+                self.console_previous_secret(business_line_id, now_ms).await
+            }
+
+            async fn dashboard(&self, query: &DashboardQuery) -> Result<Dashboard> {
+                self.console_dashboard(query).await
+            }
+        }
+
+        impl $store {
+            pub(crate) async fn outbox_counts(&self) -> Result<OutboxStats> {
                 let row = sqlx::query(&self.q.outbox_counts)
                     .fetch_one(&self.pool)
                     .await?;

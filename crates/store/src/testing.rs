@@ -117,6 +117,32 @@ fn warn_untested(backend: Backend, var: &str) {
     );
 }
 
+/// Stamps out one `#[tokio::test]` per backend module (`sqlite`, `postgres`, `mysql`) for
+/// each named `async fn name(store: Arc<dyn Store>)` of the calling test file, each on a
+/// fresh database (see [`fresh`]): `backend_tests!(case_a, case_b);`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@backend sqlite, $crate::Backend::Sqlite, $($name),*);
+        $crate::backend_tests!(@backend postgres, $crate::Backend::Postgres, $($name),*);
+        $crate::backend_tests!(@backend mysql, $crate::Backend::MySql, $($name),*);
+    };
+    (@backend $module:ident, $backend:expr, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = $crate::testing::fresh($backend).await.expect("test database")
+                    else {
+                        return;
+                    };
+                    super::$name(db.store).await;
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -592,4 +592,27 @@ impl Store for TieredStore {
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>> {
         self.hot.audit_log(limit).await
     }
+
+    async fn rotate_business_line_secret(
+        &self,
+        rotation: &SecretRotation,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        self.hot.rotate_business_line_secret(rotation, audit).await
+    }
+
+    async fn previous_business_line_secret(
+        &self,
+        business_line_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<PreviousSecret>> {
+        self.hot
+            .previous_business_line_secret(business_line_id, now_ms)
+            .await
+    }
+
+    /// Hot only: the dashboard shows recent weeks, which archiving never moves.
+    async fn dashboard(&self, query: &DashboardQuery) -> Result<Dashboard> {
+        self.hot.dashboard(query).await
+    }
 }

@@ -531,22 +531,31 @@
         d.trace.dropped.map((x) => el('li', { text: x.method + ' not offered: ' + x.reason.kind + (x.reason.by ? ' by ' + x.reason.by.join(', ') : '') })))));
   }
 
-  // ---- views: #rules (default) and #payments[?q=...] ----
+  // ---- views: #rules (default), #payments[?q=...], and those operations.js registers ----
+  const VIEWS = ['rules', 'payments', 'dashboard', 'lines', 'audit'];
+  const LOADERS = {};
+  // What operations.js (dashboard, business lines, audit log) builds on.
+  window.paydeskConsole = {
+    el, api, money, status, when,
+    me: () => S.me,
+    register(view, loader) { LOADERS[view] = loader; if (S.view === view) loader(); },
+  };
   function parseHash() {
     const h = location.hash.replace(/^#/, '');
     const [view, query] = h.split('?');
     const params = new URLSearchParams(query || '');
-    return { view: view === 'payments' ? 'payments' : 'rules', q: params.get('q') || '', noLive: params.get('no_live') === 'true' };
+    return { view: VIEWS.includes(view) ? view : 'rules', q: params.get('q') || '', noLive: params.get('no_live') === 'true' };
   }
   function lookupHash(q, noLive) { return '#payments?q=' + encodeURIComponent(q) + (noLive ? '&no_live=true' : ''); }
   async function route() {
     if (!S.me) return;
     const h = parseHash();
-    for (const v of ['rules', 'payments']) $('view-' + v).classList.toggle('hidden', v !== h.view);
+    for (const v of VIEWS) $('view-' + v).classList.toggle('hidden', v !== h.view);
     for (const a of document.querySelectorAll('#nav a')) {
       if (a.dataset.view === h.view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
     }
     const entered = S.view !== h.view; S.view = h.view;
+    if (LOADERS[h.view]) { if (entered) await LOADERS[h.view](); return; }
     if (h.view !== 'payments') return;
     if (entered) loadFlagged();
     if (h.q && (h.q !== S.lookedUp || h.noLive !== S.lookedUpNoLive)) {

@@ -6,8 +6,10 @@
 //! session cookie ([`session`]). Viewers may read, validate, simulate, diff and ask for
 //! decisions; only admins publish and roll back (403 `FORBIDDEN` otherwise).
 
+pub mod business_lines;
 pub mod candidate;
 pub mod console;
+pub mod dashboard;
 pub mod decisions;
 pub mod engine;
 pub mod lookup;
@@ -49,6 +51,16 @@ pub fn api_router() -> Router<AppState> {
             "/merchant-accounts/{id}/test",
             post(merchant_accounts::test),
         )
+        .route(
+            "/business-lines",
+            get(business_lines::list).post(business_lines::add),
+        )
+        .route(
+            "/business-lines/{id}/rotate-secret",
+            post(business_lines::rotate),
+        )
+        .route("/dashboard", get(dashboard::dashboard))
+        .route("/audit", get(dashboard::audit))
 }
 
 /// The console page and its assets.

@@ -476,6 +476,7 @@ mod tests {
             notify_url: "https://shop.example/notify".into(),
             allowed_url_prefixes: vec!["https://shop.example/".into()],
             status: BusinessLineStatus::Active,
+            previous_secret: None,
         }))
     }
 
