@@ -21,6 +21,19 @@ pub enum EventType {
     /// A refund the business line asked for failed (or needs offline handling).
     #[serde(rename = "refund.failed")]
     RefundFailed,
+    /// A payout or withdrawal waits for its recipient to confirm receipt (WeChat); the
+    /// body carries the `package_info` the business line hands to the user.
+    #[serde(rename = "payout.wait_user_confirm")]
+    PayoutWaitUserConfirm,
+    /// A payout or withdrawal reached its recipient.
+    #[serde(rename = "payout.succeeded")]
+    PayoutSucceeded,
+    /// A payout or withdrawal failed (a withdrawal's hold was released).
+    #[serde(rename = "payout.failed")]
+    PayoutFailed,
+    /// A payout or withdrawal was cancelled before money moved (hold released).
+    #[serde(rename = "payout.cancelled")]
+    PayoutCancelled,
 }
 
 impl EventType {
@@ -31,6 +44,10 @@ impl EventType {
         EventType::PayOrderDuplicateRefunded,
         EventType::RefundSucceeded,
         EventType::RefundFailed,
+        EventType::PayoutWaitUserConfirm,
+        EventType::PayoutSucceeded,
+        EventType::PayoutFailed,
+        EventType::PayoutCancelled,
     ];
 
     /// The stable dotted name, e.g. `pay_order.paid`.
@@ -41,6 +58,10 @@ impl EventType {
             EventType::PayOrderDuplicateRefunded => "pay_order.duplicate_refunded",
             EventType::RefundSucceeded => "refund.succeeded",
             EventType::RefundFailed => "refund.failed",
+            EventType::PayoutWaitUserConfirm => "payout.wait_user_confirm",
+            EventType::PayoutSucceeded => "payout.succeeded",
+            EventType::PayoutFailed => "payout.failed",
+            EventType::PayoutCancelled => "payout.cancelled",
         }
     }
 

@@ -23,6 +23,12 @@ pub const ATTEMPT: &str = "pa";
 pub const REFUND: &str = "rf";
 /// Prefix of raw provider callback ids.
 pub const CALLBACK: &str = "cb";
+/// Prefix of ledger account ids.
+pub const LEDGER_ACCOUNT: &str = "la";
+/// Prefix of journal entry ids.
+pub const JOURNAL_ENTRY: &str = "je";
+/// Prefix of payout and withdrawal ids (`po` is taken by pay orders).
+pub const PAYOUT: &str = "pt";
 
 /// A new number to hand a provider (`out_trade_no`, `out_refund_no`): 32 hex digits of a
 /// UUIDv7, unique and time-ordered, within every provider's limits (WeChat: 6-32 of

@@ -8,7 +8,10 @@
 //! * a business order number maps to exactly one pay order, through the narrow
 //!   `business_order_keys` table that archiving never moves;
 //! * an outbox event is written in the same transaction as the change it reports;
-//! * a nonce is accepted once per app id.
+//! * a nonce is accepted once per app id;
+//! * ledger entries balance per currency, are append-only, and commit with every cached
+//!   balance they change; a balance that may not go negative never does (see
+//!   [`ledger`]).
 //!
 //! SQL stays inside this crate. The three backends share one implementation
 //! (`sql_store.rs`), instantiated per sqlx driver; only DDL, placeholders and the
@@ -23,15 +26,20 @@ mod console_model;
 mod dialect;
 mod error;
 pub mod generate;
+pub mod ledger;
+mod ledger_model;
 mod list;
 mod migrate;
 mod model;
 mod payments_model;
+mod payouts_model;
 mod queries;
 mod sql_accounts;
 mod sql_archive;
 mod sql_console;
+mod sql_ledger;
 mod sql_payments;
+mod sql_payouts;
 mod sql_rules;
 mod sql_store;
 #[cfg(feature = "test-support")]
@@ -43,9 +51,12 @@ pub use admin_model::*;
 pub use console_model::*;
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
+pub use ledger::LedgerStore;
+pub use ledger_model::*;
 pub use list::{merge_pages, PayOrderQuery};
 pub use model::*;
 pub use payments_model::*;
+pub use payouts_model::*;
 pub use sql_store::{MySqlStore, PostgresStore, SqliteStore};
 pub use tiered::TieredStore;
 
@@ -87,6 +98,10 @@ pub trait Store: Send + Sync + 'static {
     fn archive_tier(&self) -> Option<&dyn archive::ArchiveTier> {
         None
     }
+
+    /// The balance ledger, payouts and withdrawals. They live in the hot database and are
+    /// never archived, so a [`TieredStore`] returns its hot store's.
+    fn ledger(&self) -> &dyn LedgerStore;
 
     /// The hot and the cold store, when this store is a [`TieredStore`] (for the
     /// scheduled archiver).

@@ -35,6 +35,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "console",
         include_str!("../migrations/sqlite/0005_console.sql"),
     ),
+    (
+        6,
+        "ledger",
+        include_str!("../migrations/sqlite/0006_ledger.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -62,6 +67,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "console",
         include_str!("../migrations/postgres/0005_console.sql"),
     ),
+    (
+        6,
+        "ledger",
+        include_str!("../migrations/postgres/0006_ledger.sql"),
+    ),
 ];
 const MYSQL: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/mysql/0001_core.sql")),
@@ -84,6 +94,11 @@ const MYSQL: &[(i64, &str, &str)] = &[
         5,
         "console",
         include_str!("../migrations/mysql/0005_console.sql"),
+    ),
+    (
+        6,
+        "ledger",
+        include_str!("../migrations/mysql/0006_ledger.sql"),
     ),
 ];
 

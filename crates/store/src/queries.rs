@@ -51,6 +51,7 @@ pub(crate) struct Queries {
     pub archive: ArchiveQueries,
     pub accounts: AccountQueries,
     pub console: ConsoleQueries,
+    pub ledger: LedgerQueries,
 }
 
 const OPERATOR_COLS: &str = "id, name, role, token_hash, status, created_at_ms";
@@ -268,6 +269,7 @@ impl Queries {
             archive: ArchiveQueries::new(backend),
             accounts: AccountQueries::new(backend),
             console: ConsoleQueries::new(backend),
+            ledger: LedgerQueries::new(backend),
         }
     }
 }
@@ -860,5 +862,205 @@ impl ConsoleQueries {
                  WHERE flag IS NOT NULL GROUP BY flag ORDER BY flag"
                 .into(),
         }
+    }
+}
+
+/// Columns of `ledger_accounts`, in the order of the `LedgerAccount` model.
+const LEDGER_ACCOUNT_COLS: &str = "id, kind, owner_id, currency, allow_negative, \
+     balance_minor, version, created_at_ms, updated_at_ms";
+
+/// Columns of `journal_entries`.
+const JOURNAL_ENTRY_COLS: &str =
+    "id, kind, business_line_id, reference, idempotency_key, created_at_ms";
+
+/// Columns of `journal_lines`.
+const JOURNAL_LINE_COLS: &str =
+    "entry_id, line_no, account_id, amount_minor, currency, balance_after_minor, account_version";
+
+/// Columns of `payouts`, in the order of the `Payout` model.
+const PAYOUT_COLS: &str = "id, kind, business_line_id, business_payout_no, payout_no, \
+     provider, merchant_account, recipient, recipient_name, amount_minor, currency, remark, \
+     notify_url, funding_account_id, status, provider_transfer_id, package_info, \
+     failure_code, failure_message, hold_entry_id, final_entry_id, tries, \
+     next_action_at_ms, last_error, created_at_ms, updated_at_ms, finished_at_ms, version";
+
+/// Statements for the balance ledger and payouts (`sql_ledger.rs`, `sql_payouts.rs`).
+///
+/// A posting locks its accounts by the conditional balance update itself, in ascending
+/// id order; everything it reads afterwards in the transaction is its own write.
+pub(crate) struct LedgerQueries {
+    backend: Backend,
+    pub insert_account: String,
+    pub account_by_id: String,
+    pub account_by_ref: String,
+    pub lock_account: String,
+    pub insert_entry_key: String,
+    pub entry_key: String,
+    pub apply_line: String,
+    pub account_after: String,
+    pub insert_entry: String,
+    pub insert_line: String,
+    pub entry_by_id: String,
+    pub lines_of_entry: String,
+    pub statement: String,
+    pub verify: String,
+    pub insert_payout_key: String,
+    pub insert_payout: String,
+    pub payout_by_id: String,
+    pub payout_by_key: String,
+    pub payout_by_no: String,
+    pub update_payout: String,
+    pub due_payouts: String,
+}
+
+impl LedgerQueries {
+    fn new(backend: Backend) -> Self {
+        let q = |s: String| backend.placeholders(&s);
+        // SUM is NUMERIC on PostgreSQL and DECIMAL on MySQL: cast back to a 64-bit integer.
+        let sum = match backend {
+            Backend::Sqlite => "COALESCE(SUM(amount_minor), 0)",
+            Backend::Postgres => "CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT)",
+            Backend::MySql => "CAST(COALESCE(SUM(amount_minor), 0) AS SIGNED)",
+        };
+        // A locking read sees the latest committed row (a MySQL REPEATABLE READ plain read
+        // would see the transaction's snapshot); SQLite's BEGIN IMMEDIATE needs none.
+        let for_update = match backend {
+            Backend::Sqlite => "",
+            _ => " FOR UPDATE",
+        };
+        let payout_cols_p = PAYOUT_COLS
+            .split(", ")
+            .map(|c| format!("p.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        LedgerQueries {
+            backend,
+            insert_account: q(format!(
+                "INSERT INTO ledger_accounts ({LEDGER_ACCOUNT_COLS}) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            account_by_id: q(format!(
+                "SELECT {LEDGER_ACCOUNT_COLS} FROM ledger_accounts WHERE id = ?"
+            )),
+            account_by_ref: q(format!(
+                "SELECT {LEDGER_ACCOUNT_COLS} FROM ledger_accounts \
+                 WHERE kind = ? AND owner_id = ? AND currency = ?"
+            )),
+            lock_account: q(format!(
+                "SELECT {LEDGER_ACCOUNT_COLS} FROM ledger_accounts WHERE id = ?{for_update}"
+            )),
+            insert_entry_key: q("INSERT INTO journal_entry_keys \
+                 (business_line_id, kind, idempotency_key, entry_id, created_at_ms) \
+                 VALUES (?, ?, ?, ?, ?)"
+                .into()),
+            entry_key: q("SELECT entry_id FROM journal_entry_keys \
+                 WHERE business_line_id = ? AND kind = ? AND idempotency_key = ?"
+                .into()),
+            // `(amount, now, id, amount, amount, -max, max)`: the guard that keeps a
+            // balance that may not go negative at or above zero, whatever runs at the same
+            // time (the row lock makes concurrent postings wait and re-check), and every
+            // balance far from the i64 edge.
+            apply_line: q("UPDATE ledger_accounts SET balance_minor = balance_minor + ?, \
+                 version = version + 1, updated_at_ms = ? \
+                 WHERE id = ? AND (allow_negative = 1 OR balance_minor + ? >= 0) \
+                 AND balance_minor + ? BETWEEN ? AND ?"
+                .into()),
+            account_after: q("SELECT balance_minor, version FROM ledger_accounts WHERE id = ?"
+                .into()),
+            insert_entry: q(format!(
+                "INSERT INTO journal_entries ({JOURNAL_ENTRY_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
+            )),
+            insert_line: q(format!(
+                "INSERT INTO journal_lines ({JOURNAL_LINE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            )),
+            entry_by_id: q(format!(
+                "SELECT {JOURNAL_ENTRY_COLS} FROM journal_entries WHERE id = ?"
+            )),
+            lines_of_entry: q(format!(
+                "SELECT {JOURNAL_LINE_COLS} FROM journal_lines WHERE entry_id = ? ORDER BY line_no"
+            )),
+            statement: q("SELECT l.entry_id, l.amount_minor, l.balance_after_minor, \
+                 l.account_version, e.kind, e.business_line_id, e.reference, e.created_at_ms \
+                 FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id \
+                 WHERE l.account_id = ? AND l.account_version < ? \
+                 ORDER BY l.account_version DESC LIMIT ?"
+                .into()),
+            // One statement, so the cached balance and the lines come from one snapshot.
+            verify: q(format!(
+                "SELECT a.balance_minor, a.version, \
+                 (SELECT {sum} FROM journal_lines l WHERE l.account_id = a.id), \
+                 (SELECT COUNT(*) FROM journal_lines l WHERE l.account_id = a.id) \
+                 FROM ledger_accounts a WHERE a.id = ?"
+            )),
+            insert_payout_key: q("INSERT INTO payout_keys \
+                 (business_line_id, business_payout_no, payout_id, created_at_ms) \
+                 VALUES (?, ?, ?, ?)"
+                .into()),
+            insert_payout: q(format!(
+                "INSERT INTO payouts ({PAYOUT_COLS}) VALUES \
+                 (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            payout_by_id: q(format!("SELECT {PAYOUT_COLS} FROM payouts WHERE id = ?")),
+            payout_by_key: q(format!(
+                "SELECT {payout_cols_p} FROM payout_keys k JOIN payouts p ON p.id = k.payout_id \
+                 WHERE k.business_line_id = ? AND k.business_payout_no = ?"
+            )),
+            payout_by_no: q(format!(
+                "SELECT {PAYOUT_COLS} FROM payouts WHERE payout_no = ?"
+            )),
+            // `(status, transfer id, package info, failure code, failure message, try inc,
+            //   next action, last error, final entry, finished at, now, id, version, from)`
+            update_payout: q("UPDATE payouts SET status = ?, \
+                 provider_transfer_id = COALESCE(?, provider_transfer_id), \
+                 package_info = COALESCE(?, package_info), \
+                 failure_code = COALESCE(?, failure_code), \
+                 failure_message = COALESCE(?, failure_message), tries = tries + ?, \
+                 next_action_at_ms = ?, last_error = COALESCE(?, last_error), \
+                 final_entry_id = COALESCE(?, final_entry_id), \
+                 finished_at_ms = COALESCE(?, finished_at_ms), updated_at_ms = ?, \
+                 version = version + 1 WHERE id = ? AND version = ? AND status = ?"
+                .into()),
+            due_payouts: q(format!(
+                "SELECT {PAYOUT_COLS} FROM payouts \
+                 WHERE next_action_at_ms IS NOT NULL AND next_action_at_ms <= ? \
+                 AND status IN ('ACCEPTED', 'PROCESSING', 'WAIT_USER_CONFIRM') \
+                 ORDER BY next_action_at_ms, id LIMIT ?"
+            )),
+        }
+    }
+
+    /// Accounts by filter after an id cursor; binds: the set filters (kind, owner), the
+    /// cursor, the limit. Built per call so each filter combination can use its index.
+    pub fn list_accounts(&self, kind: bool, owner: bool) -> String {
+        let mut sql = format!("SELECT {LEDGER_ACCOUNT_COLS} FROM ledger_accounts WHERE id > ?");
+        if kind {
+            sql.push_str(" AND kind = ?");
+        }
+        if owner {
+            sql.push_str(" AND owner_id = ?");
+        }
+        sql.push_str(" ORDER BY id LIMIT ?");
+        self.backend.placeholders(&sql)
+    }
+
+    /// Payouts by filter, newest first; binds: the cursor `(at, at, id)`, then the set
+    /// filters in the order business line, kind, status, funding account, then the limit.
+    pub fn list_payouts(&self, line: bool, kind: bool, status: bool, funding: bool) -> String {
+        let mut sql = format!(
+            "SELECT {PAYOUT_COLS} FROM payouts \
+             WHERE (created_at_ms < ? OR (created_at_ms = ? AND id < ?))"
+        );
+        for (set, col) in [
+            (line, "business_line_id"),
+            (kind, "kind"),
+            (status, "status"),
+            (funding, "funding_account_id"),
+        ] {
+            if set {
+                sql.push_str(&format!(" AND {col} = ?"));
+            }
+        }
+        sql.push_str(" ORDER BY created_at_ms DESC, id DESC LIMIT ?");
+        self.backend.placeholders(&sql)
     }
 }

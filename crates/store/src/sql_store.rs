@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// How many times a transaction that lost a deadlock or busy race is retried.
-const MAX_TX_RETRIES: u32 = 5;
+pub(crate) const MAX_TX_RETRIES: u32 = 5;
 
 /// SQLite store: the embedded default.
 ///
@@ -140,10 +140,10 @@ macro_rules! with_retry {
         let mut tries = 0u32;
         loop {
             match $body {
-                Err(e) if e.is_retryable() && tries < MAX_TX_RETRIES => {
+                Err(e) if e.is_retryable() && tries < $crate::sql_store::MAX_TX_RETRIES => {
                     tries += 1;
                     tracing::debug!(error = %e, tries, "retrying transaction");
-                    tokio_sleep_ms(5 * u64::from(tries)).await;
+                    $crate::sql_store::tokio_sleep_ms(5 * u64::from(tries)).await;
                 }
                 other => break other,
             }
@@ -151,7 +151,9 @@ macro_rules! with_retry {
     }};
 }
 
-async fn tokio_sleep_ms(ms: u64) {
+pub(crate) use with_retry;
+
+pub(crate) async fn tokio_sleep_ms(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
@@ -448,6 +450,10 @@ macro_rules! impl_store {
 
             fn archive_tier(&self) -> Option<&dyn crate::archive::ArchiveTier> {
                 Some(self)
+            }
+
+            fn ledger(&self) -> &dyn crate::LedgerStore {
+                self
             }
 
             async fn ping(&self) -> Result<()> {

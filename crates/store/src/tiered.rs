@@ -84,6 +84,11 @@ impl Store for TieredStore {
         self.hot.archive_tier()
     }
 
+    fn ledger(&self) -> &dyn LedgerStore {
+        // The ledger and payouts are never archived: they live in hot only.
+        self.hot.ledger()
+    }
+
     fn tiers(&self) -> Option<(&dyn Store, &dyn Store)> {
         Some((&*self.hot, &*self.cold))
     }
