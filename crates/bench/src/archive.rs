@@ -398,7 +398,8 @@ async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde
         "{missing} eligible orders (by the original copy) are not in cold"
     );
     println!(
-        "paydesk verified: hot {h:?} + cold {c:?} = generated {totals:?}; every eligible order in cold"
+        "paydesk verified: hot {h:?} + cold {c:?} = generated {:?}; every eligible order in cold",
+        g.rows
     );
 
     // --- pt-archiver ---

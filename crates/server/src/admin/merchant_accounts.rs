@@ -1,15 +1,23 @@
 //! `/admin/v1/merchant-accounts`: the accounts this instance uses (from the database, the
 //! merchant accounts file or the embedded sandbox), never with a secret; and "test
 //! connection" (admin only): a harmless signed query at the provider that proves our
-//! signature is accepted and its answer verifies. Adding and changing accounts is
-//! `paydesk merchant-account ...` (docs/checkout.md).
+//! signature is accepted and its answer verifies; adding an account from its key files
+//! and disabling or enabling one (admin only; the same code as `paydesk merchant-account
+//! ...`, audited with the operator's name). Secrets arrive in the request body and are
+//! sealed at once; no answer, page or log ever carries them.
 
+use super::read_body;
 use super::session::Signed;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::payments::stored_accounts::{self, check_id};
+use crate::payments::stored_accounts::{
+    self, check_id, AccountAdminError, PublicConfig, SecretConfig,
+};
 use crate::state::AppState;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::Json;
+use paydesk_store::MerchantAccountStatus;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// `GET /admin/v1/merchant-accounts`: every account, no secrets. Stored accounts show
@@ -32,8 +40,129 @@ pub async fn list(_: Signed, State(state): State<AppState>) -> ApiResult<Json<Va
             }));
         }
     }
+    let used = used_by_rules(&state);
+    for a in &mut accounts {
+        let rules = a["id"]
+            .as_str()
+            .and_then(|id| used.get(id))
+            .cloned()
+            .unwrap_or_default();
+        a["used_by_rules"] = json!(rules);
+    }
     accounts.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     Ok(Json(json!({ "merchant_accounts": accounts })))
+}
+
+/// Which active rules route to each merchant account: `{account id: [rule ids]}`.
+fn used_by_rules(state: &AppState) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut used: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    if let Some(snapshot) = state.rules.current() {
+        for rule in &snapshot.rules.business_rules {
+            for route in &rule.then.routes {
+                let rules = used.entry(route.merchant_account.to_string()).or_default();
+                if !rules.contains(&rule.id) {
+                    rules.push(rule.id.clone());
+                }
+            }
+        }
+    }
+    used
+}
+
+/// `POST /admin/v1/merchant-accounts` (admin): `{id, public, secret}` where `public` and
+/// `secret` are the provider-tagged configuration (docs/console.md); the keys must build a
+/// client. The account is in use at once on this instance (others reload within
+/// `payments.accounts_reload_interval_ms`).
+pub async fn add(
+    signed: Signed,
+    State(state): State<AppState>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NewAccount {
+        id: String,
+        public: PublicConfig,
+        secret: SecretConfig,
+    }
+    signed.require_admin()?;
+    let bytes = read_body(&state, body).await?;
+    // The error names the field, never echoes a value (a key could be in it).
+    let new: NewAccount = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::invalid(format!(
+            "request body (line {}, column {}): {}",
+            e.line(),
+            e.column(),
+            match e.classify() {
+                serde_json::error::Category::Data =>
+                    "a field is missing, unknown or of the wrong type",
+                _ => "not valid JSON",
+            }
+        ))
+    })?;
+    let actor = format!("operator:{}", signed.0.name);
+    let account = stored_accounts::create(
+        &*state.store,
+        &state.master_key,
+        &actor,
+        &new.id,
+        &new.public,
+        &new.secret,
+    )
+    .await
+    .map_err(admin_error)?;
+    stored_accounts::refresh(&state)
+        .await
+        .map_err(admin_error)?;
+    tracing::info!(account = %account.id, operator = %signed.0.name, "merchant account added");
+    Ok(Json(json!({
+        "id": account.id, "provider": account.provider.as_str(), "status": account.status.as_str(),
+        "loaded": state.accounts().get(&account.id).is_some(),
+    })))
+}
+
+/// `POST /admin/v1/merchant-accounts/{id}/status` (admin): `{status: ACTIVE|DISABLED}`.
+/// A disabled account takes no new payments; rules routing to it fail validation.
+pub async fn set_status(
+    signed: Signed,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Status {
+        status: String,
+    }
+    signed.require_admin()?;
+    check_id(&id).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let bytes = read_body(&state, body).await?;
+    let s: Status = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(format!("request body: {e}")))?;
+    let status = MerchantAccountStatus::parse(&s.status)
+        .ok_or_else(|| ApiError::invalid("status must be ACTIVE or DISABLED"))?;
+    let actor = format!("operator:{}", signed.0.name);
+    let changed = stored_accounts::set_status(&*state.store, &actor, &id, status)
+        .await
+        .map_err(admin_error)?;
+    stored_accounts::refresh(&state)
+        .await
+        .map_err(admin_error)?;
+    Ok(Json(json!({
+        "id": id, "status": status.as_str(), "changed": changed.is_some(),
+        "loaded": state.accounts().get(&id).is_some(),
+    })))
+}
+
+fn admin_error(e: AccountAdminError) -> ApiError {
+    match e {
+        AccountAdminError::Invalid(m) => ApiError::invalid(m),
+        AccountAdminError::NotFound(id) => {
+            ApiError::new(ErrorCode::NotFound, format!("no merchant account `{id}`"))
+        }
+        AccountAdminError::Conflict(m) => ApiError::new(ErrorCode::InvalidState, m),
+        other => internal(other),
+    }
 }
 
 /// `POST /admin/v1/merchant-accounts/{id}/test` (admin): tests an account in use.

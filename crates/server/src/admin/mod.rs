@@ -46,7 +46,14 @@ pub fn api_router() -> Router<AppState> {
         .route("/decisions", post(decisions::decide))
         .route("/lookup", get(lookup::lookup))
         .route("/flagged-attempts", get(lookup::flagged))
-        .route("/merchant-accounts", get(merchant_accounts::list))
+        .route(
+            "/merchant-accounts",
+            get(merchant_accounts::list).post(merchant_accounts::add),
+        )
+        .route(
+            "/merchant-accounts/{id}/status",
+            post(merchant_accounts::set_status),
+        )
         .route(
             "/merchant-accounts/{id}/test",
             post(merchant_accounts::test),
