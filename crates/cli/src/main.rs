@@ -6,6 +6,7 @@ mod business_line;
 mod dev;
 mod merchant_account;
 mod operator;
+mod reconcile;
 mod runtime;
 
 use anyhow::Result;
@@ -55,6 +56,8 @@ enum Command {
     Sandbox(paydesk_sandbox::SandboxArgs),
     /// Move finished pay orders older than a cutoff to the cold store (docs/archive.md).
     Archive(archive::Args),
+    /// Reconcile a China-time bill day with the providers' bills (docs/reconciliation.md).
+    Reconcile(reconcile::Args),
     /// Developer tools (`dev generate`: historical test data).
     #[command(subcommand)]
     Dev(dev::Command),
@@ -92,6 +95,7 @@ fn main() -> Result<()> {
             Command::Operator(cmd) => operator::run(&config, cmd).await,
             Command::Sandbox(args) => paydesk_sandbox::run(args, sandbox_dir).await,
             Command::Archive(args) => archive::run(&config, args).await,
+            Command::Reconcile(args) => reconcile::run(&config, args).await,
             Command::Dev(cmd) => dev::run(&config, cmd).await,
         }
     })

@@ -129,7 +129,7 @@ pub fn call_timeouts(config: &Config) -> CallTimeouts {
 /// The merchant accounts besides the database's: from `payments.merchant_accounts_file`,
 /// or else the embedded sandbox's (started here, on `sandbox.listen`, with its data under
 /// `<data_dir>/sandbox`). Checked to build.
-async fn merchant_accounts(
+pub(crate) async fn merchant_accounts(
     config: &Config,
 ) -> Result<(Vec<AccountConfig>, Option<paydesk_sandbox::RunningSandbox>)> {
     let timeouts = call_timeouts(config);

@@ -76,6 +76,41 @@ pub fn cny_from_yuan(text: &str) -> Result<Amount, AmountError> {
     cny_from_fen(yuan_to_fen(text)?)
 }
 
+/// Parses a yuan string that may carry a leading minus (bills write refunds as `-1.00`)
+/// into signed fen, with [`yuan_to_fen`]'s rules for the digits.
+pub fn signed_yuan_to_fen(text: &str) -> Result<i64, AmountError> {
+    match text.strip_prefix('-') {
+        Some(rest) => yuan_to_fen(rest)?
+            .checked_neg()
+            .ok_or(AmountError::OutOfRange),
+        None => yuan_to_fen(text),
+    }
+}
+
+/// Parses a fee in yuan with two to five decimals (WeChat's bills write fees as
+/// `0.00600`), optionally negative, into signed fen, rounding sub-fen digits half away
+/// from zero: providers charge fees per transaction in whole fen, and the extra decimals
+/// are display precision.
+pub fn fee_yuan_to_fen(text: &str) -> Result<i64, AmountError> {
+    let malformed = || AmountError::Malformed(text.chars().take(32).collect());
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, frac) = body.split_once('.').ok_or_else(malformed)?;
+    if !(2..=5).contains(&frac.len()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    let fen = yuan_to_fen(&format!("{whole}.{}", &frac[..2]))?;
+    let round_up = frac.as_bytes().get(2).is_some_and(|d| *d >= b'5');
+    let fen = if round_up {
+        fen.checked_add(1).ok_or(AmountError::OutOfRange)?
+    } else {
+        fen
+    };
+    Ok(if negative { -fen } else { fen })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +144,25 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    #[test]
+    fn bill_amounts_signed_and_fees() {
+        assert_eq!(signed_yuan_to_fen("-1.23").unwrap(), -123);
+        assert_eq!(signed_yuan_to_fen("0.50").unwrap(), 50);
+        assert!(signed_yuan_to_fen("--1.00").is_err());
+        assert!(signed_yuan_to_fen("-").is_err());
+        assert_eq!(fee_yuan_to_fen("0.00000").unwrap(), 0);
+        assert_eq!(fee_yuan_to_fen("0.06000").unwrap(), 6);
+        assert_eq!(fee_yuan_to_fen("0.00600").unwrap(), 1);
+        assert_eq!(fee_yuan_to_fen("0.00400").unwrap(), 0);
+        assert_eq!(fee_yuan_to_fen("-0.06").unwrap(), -6);
+        assert_eq!(
+            fee_yuan_to_fen("1.2").unwrap_err(),
+            AmountError::Malformed("1.2".into())
+        );
+        assert!(fee_yuan_to_fen("1.234567").is_err());
+        assert!(fee_yuan_to_fen("0.0a000").is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 pub mod alipay;
 pub mod amount;
+pub mod bill;
 pub mod error;
 mod http;
 pub mod keys;

@@ -67,6 +67,43 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// The scheduled archiver (`docs/archive.md`).
     pub archive: ArchiveConfig,
+    /// Reconciliation with the providers' daily bills (`docs/reconciliation.md`).
+    pub reconcile: ReconcileConfig,
+}
+
+/// The daily reconciliation worker (off by default; `paydesk reconcile --date D` and the
+/// admin API run a day on demand).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// Run yesterday's bill day (China time) once a day in this instance. Several
+    /// instances may enable it: a day's run is claimed in the database, so one does it.
+    pub enabled: bool,
+    /// The hour (China time, 0-23) from which yesterday's bills are fetched; the
+    /// providers publish them in the morning (WeChat Pay after 10:00, Alipay after 09:00).
+    pub run_at_hour_china: u8,
+    /// How often the worker checks whether the day is due.
+    pub poll_interval_ms: u64,
+    /// Merchant accounts to reconcile; empty means every account in use.
+    pub accounts: Vec<String>,
+    /// A run still `RUNNING` after this long is presumed dead and may be taken over.
+    pub stale_after_ms: u64,
+    /// Agreed fee rates per merchant account, in parts per million of the amount
+    /// (`6000` = 0.6%); an account without one has its fees recorded, not checked.
+    pub fee_rate_ppm: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            enabled: false,
+            run_at_hour_china: 10,
+            poll_interval_ms: 600_000,
+            accounts: Vec::new(),
+            stale_after_ms: 3_600_000,
+            fee_rate_ppm: Default::default(),
+        }
+    }
 }
 
 /// Scheduled archiving inside `paydesk serve` (off by default; `paydesk archive` is the
@@ -264,6 +301,7 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             sandbox: SandboxConfig::default(),
             archive: ArchiveConfig::default(),
+            reconcile: ReconcileConfig::default(),
         }
     }
 }
@@ -403,6 +441,16 @@ impl Config {
         {
             return bad("archive.interval_ms must be 1 to 604800000, archive.batch_size 1 to 2000 and archive.min_age_days 1 to 36500");
         }
+        let r = &self.reconcile;
+        if r.run_at_hour_china > 23
+            || !(1_000..=HOUR_MS).contains(&r.poll_interval_ms)
+            || !(60_000..=7 * 24 * HOUR_MS).contains(&r.stale_after_ms)
+        {
+            return bad("reconcile.run_at_hour_china must be 0 to 23, reconcile.poll_interval_ms 1000 to 3600000 and reconcile.stale_after_ms 60000 to 604800000");
+        }
+        if r.fee_rate_ppm.values().any(|ppm| *ppm > 1_000_000) {
+            return bad("reconcile.fee_rate_ppm values must be 0 to 1000000");
+        }
         Ok(())
     }
 
@@ -504,6 +552,14 @@ fn apply_env(
                 }
                 toml::Value::Float(f)
             }
+            // Lists of names (`reconcile.accounts`): comma-separated.
+            toml::Value::Array(_) => toml::Value::Array(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_owned()))
+                    .collect(),
+            ),
             _ => toml::Value::String(text.clone()),
         };
     }

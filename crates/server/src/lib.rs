@@ -20,6 +20,7 @@ pub mod events;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod reconcile;
 pub mod resource;
 pub mod secrets;
 pub mod state;

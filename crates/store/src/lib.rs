@@ -34,12 +34,15 @@ mod model;
 mod payments_model;
 mod payouts_model;
 mod queries;
+pub mod reconciliation;
+mod reconciliation_model;
 mod sql_accounts;
 mod sql_archive;
 mod sql_console;
 mod sql_ledger;
 mod sql_payments;
 mod sql_payouts;
+mod sql_reconciliation;
 mod sql_rules;
 mod sql_store;
 #[cfg(feature = "test-support")]
@@ -57,6 +60,8 @@ pub use list::{merge_pages, PayOrderQuery};
 pub use model::*;
 pub use payments_model::*;
 pub use payouts_model::*;
+pub use reconciliation::ReconciliationStore;
+pub use reconciliation_model::*;
 pub use sql_store::{MySqlStore, PostgresStore, SqliteStore};
 pub use tiered::TieredStore;
 
@@ -102,6 +107,10 @@ pub trait Store: Send + Sync + 'static {
     /// The balance ledger, payouts and withdrawals. They live in the hot database and are
     /// never archived, so a [`TieredStore`] returns its hot store's.
     fn ledger(&self) -> &dyn LedgerStore;
+    /// Reconciliation runs and differences, and the paydesk side of a bill day. They live
+    /// in the hot database and are never archived, so a [`TieredStore`] returns its hot
+    /// store's.
+    fn reconciliation(&self) -> &dyn ReconciliationStore;
 
     /// The hot and the cold store, when this store is a [`TieredStore`] (for the
     /// scheduled archiver).

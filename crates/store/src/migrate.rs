@@ -40,6 +40,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "ledger",
         include_str!("../migrations/sqlite/0006_ledger.sql"),
     ),
+    (
+        7,
+        "reconciliation",
+        include_str!("../migrations/sqlite/0007_reconciliation.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -72,6 +77,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "ledger",
         include_str!("../migrations/postgres/0006_ledger.sql"),
     ),
+    (
+        7,
+        "reconciliation",
+        include_str!("../migrations/postgres/0007_reconciliation.sql"),
+    ),
 ];
 const MYSQL: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/mysql/0001_core.sql")),
@@ -99,6 +109,11 @@ const MYSQL: &[(i64, &str, &str)] = &[
         6,
         "ledger",
         include_str!("../migrations/mysql/0006_ledger.sql"),
+    ),
+    (
+        7,
+        "reconciliation",
+        include_str!("../migrations/mysql/0007_reconciliation.sql"),
     ),
 ];
 

@@ -52,6 +52,7 @@ pub(crate) struct Queries {
     pub accounts: AccountQueries,
     pub console: ConsoleQueries,
     pub ledger: LedgerQueries,
+    pub reconciliation: ReconciliationQueries,
 }
 
 const OPERATOR_COLS: &str = "id, name, role, token_hash, status, created_at_ms";
@@ -270,6 +271,7 @@ impl Queries {
             accounts: AccountQueries::new(backend),
             console: ConsoleQueries::new(backend),
             ledger: LedgerQueries::new(backend),
+            reconciliation: ReconciliationQueries::new(backend),
         }
     }
 }
@@ -1062,5 +1064,143 @@ impl LedgerQueries {
         }
         sql.push_str(" ORDER BY created_at_ms DESC, id DESC LIMIT ?");
         self.backend.placeholders(&sql)
+    }
+}
+/// Columns of `reconciliation_runs`, in the order of the `ReconciliationRun` model.
+const RUN_COLS: &str = "id, bill_date, merchant_account, provider, status, currency, \
+     provider_count, provider_net_minor, paydesk_count, paydesk_net_minor, matched_count, \
+     matched_net_minor, missing_in_paydesk_count, missing_in_paydesk_net_minor, \
+     missing_at_provider_count, missing_at_provider_net_minor, differing_count, \
+     differing_provider_net_minor, differing_paydesk_net_minor, error, started_at_ms, \
+     finished_at_ms, version";
+
+/// Columns of `reconciliation_differences`, in the order of the `Difference` model.
+pub(crate) const DIFFERENCE_COLS: &str = "id, run_id, bill_date, merchant_account, kind, \
+     record_kind, attempt_no, refund_no, provider_txn_id, currency, provider_amount_minor, \
+     paydesk_amount_minor, provider_fee_minor, paydesk_fee_minor, provider_status, \
+     paydesk_status, source, state, resolution, resolved_by, resolved_at_ms, created_at_ms, \
+     updated_at_ms, version";
+
+/// Statements for reconciliation runs and differences (`sql_reconciliation.rs`). Optional
+/// filters are `(? IS NULL OR col = ?)` with the value bound twice, so each statement is
+/// prepared once.
+pub(crate) struct ReconciliationQueries {
+    pub insert_run: String,
+    pub restart_run: String,
+    pub run_by_day: String,
+    pub run_by_id: String,
+    pub finish_run: String,
+    pub fail_run: String,
+    pub list_runs: String,
+    pub decided_keys: String,
+    pub delete_open: String,
+    pub insert_difference: String,
+    pub open_of_run: String,
+    pub difference_by_id: String,
+    pub list_differences: String,
+    pub resolve: String,
+    pub settle: String,
+    pub day_attempts: String,
+    pub day_refunds: String,
+}
+
+impl ReconciliationQueries {
+    fn new(backend: Backend) -> Self {
+        let q = |s: String| backend.placeholders(&s);
+        let refund_cols = REFUND_COLS
+            .split(", ")
+            .map(|c| format!("r.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ReconciliationQueries {
+            insert_run: q("INSERT INTO reconciliation_runs \
+                 (id, bill_date, merchant_account, provider, status, currency, started_at_ms, \
+                 version) VALUES (?, ?, ?, ?, 'RUNNING', ?, ?, 1)"
+                .into()),
+            // `(now, date, account, stale_before)`: a runner that died is taken over.
+            restart_run: q(
+                "UPDATE reconciliation_runs SET status = 'RUNNING', error = NULL, \
+                 started_at_ms = ?, finished_at_ms = NULL, version = version + 1 \
+                 WHERE bill_date = ? AND merchant_account = ? \
+                 AND (status <> 'RUNNING' OR started_at_ms < ?)"
+                    .into(),
+            ),
+            run_by_day: q(format!(
+                "SELECT {RUN_COLS} FROM reconciliation_runs \
+                 WHERE bill_date = ? AND merchant_account = ?"
+            )),
+            run_by_id: q(format!(
+                "SELECT {RUN_COLS} FROM reconciliation_runs WHERE id = ?"
+            )),
+            finish_run: q("UPDATE reconciliation_runs SET status = 'COMPLETED', \
+                 provider_count = ?, provider_net_minor = ?, paydesk_count = ?, \
+                 paydesk_net_minor = ?, matched_count = ?, matched_net_minor = ?, \
+                 missing_in_paydesk_count = ?, missing_in_paydesk_net_minor = ?, \
+                 missing_at_provider_count = ?, missing_at_provider_net_minor = ?, \
+                 differing_count = ?, differing_provider_net_minor = ?, \
+                 differing_paydesk_net_minor = ?, finished_at_ms = ?, version = version + 1 \
+                 WHERE id = ? AND version = ? AND status = 'RUNNING'"
+                .into()),
+            fail_run: q(
+                "UPDATE reconciliation_runs SET status = 'FAILED', error = ?, \
+                 finished_at_ms = ?, version = version + 1 \
+                 WHERE id = ? AND version = ? AND status = 'RUNNING'"
+                    .into(),
+            ),
+            list_runs: q(format!(
+                "SELECT {RUN_COLS} FROM reconciliation_runs \
+                 WHERE (? IS NULL OR merchant_account = ?) AND bill_date >= ? AND bill_date <= ? \
+                 ORDER BY bill_date DESC, merchant_account LIMIT ?"
+            )),
+            decided_keys: q("SELECT kind, record_kind, attempt_no, refund_no \
+                 FROM reconciliation_differences \
+                 WHERE bill_date = ? AND merchant_account = ? AND state <> 'OPEN'"
+                .into()),
+            delete_open: q("DELETE FROM reconciliation_differences \
+                 WHERE bill_date = ? AND merchant_account = ? AND state = 'OPEN'"
+                .into()),
+            insert_difference: q(format!(
+                "INSERT INTO reconciliation_differences ({DIFFERENCE_COLS}) VALUES \
+                 (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', NULL, NULL, NULL, \
+                 ?, ?, 1)"
+            )),
+            open_of_run: q(format!(
+                "SELECT {DIFFERENCE_COLS} FROM reconciliation_differences \
+                 WHERE run_id = ? AND state = 'OPEN' ORDER BY id"
+            )),
+            difference_by_id: q(format!(
+                "SELECT {DIFFERENCE_COLS} FROM reconciliation_differences WHERE id = ?"
+            )),
+            list_differences: q(format!(
+                "SELECT {DIFFERENCE_COLS} FROM reconciliation_differences \
+                 WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR state = ?) \
+                 AND (? IS NULL OR bill_date = ?) AND (? IS NULL OR merchant_account = ?) \
+                 AND id > ? ORDER BY id LIMIT ?"
+            )),
+            resolve: q("UPDATE reconciliation_differences SET state = 'RESOLVED', \
+                 resolution = ?, resolved_by = ?, resolved_at_ms = ?, updated_at_ms = ?, \
+                 version = version + 1 WHERE id = ? AND state = 'OPEN' AND version = ?"
+                .into()),
+            settle: q(
+                "UPDATE reconciliation_differences SET state = 'SETTLED_AUTOMATICALLY', \
+                 resolution = ?, resolved_by = 'paydesk', resolved_at_ms = ?, \
+                 updated_at_ms = ?, version = version + 1 \
+                 WHERE id = ? AND state = 'OPEN' AND version = ?"
+                    .into(),
+            ),
+            day_attempts: q(format!(
+                "SELECT {PAYMENT_ATTEMPT_COLS} FROM payment_attempts \
+                 WHERE merchant_account = ? AND status = 'SUCCEEDED' \
+                 AND paid_at_ms >= ? AND paid_at_ms < ? ORDER BY paid_at_ms, id"
+            )),
+            day_refunds: q(format!(
+                "SELECT {refund_cols}, a.attempt_no AS paid_attempt_no, \
+                 a.provider_txn_id AS paid_txn_id FROM refunds r \
+                 JOIN payment_attempts a ON a.id = r.attempt_id \
+                 WHERE a.merchant_account = ? AND r.status = 'SUCCEEDED' \
+                 AND r.succeeded_at_ms >= ? AND r.succeeded_at_ms < ? \
+                 ORDER BY r.succeeded_at_ms, r.id"
+            )),
+        }
     }
 }

@@ -455,6 +455,9 @@ macro_rules! impl_store {
             fn ledger(&self) -> &dyn crate::LedgerStore {
                 self
             }
+            fn reconciliation(&self) -> &dyn crate::ReconciliationStore {
+                self
+            }
 
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;

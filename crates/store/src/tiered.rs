@@ -88,6 +88,12 @@ impl Store for TieredStore {
         // The ledger and payouts are never archived: they live in hot only.
         self.hot.ledger()
     }
+    fn reconciliation(&self) -> &dyn crate::ReconciliationStore {
+        // Runs and differences are never archived: they live in hot only. (The paydesk
+        // side of an archived day is read from both tiers by the caller, through
+        // `tiers()`.)
+        self.hot.reconciliation()
+    }
 
     fn tiers(&self) -> Option<(&dyn Store, &dyn Store)> {
         Some((&*self.hot, &*self.cold))

@@ -5,6 +5,8 @@
 //! Operators authenticate with their credential (`Authorization: Bearer`) or a console
 //! session cookie ([`session`]). Viewers may read, validate, simulate, diff and ask for
 //! decisions; only admins publish and roll back (403 `FORBIDDEN` otherwise).
+//! Reconciliation (`reconciliation.rs`): viewers read runs, differences and the CSV;
+//! only admins resolve a difference or run a day.
 
 pub mod business_lines;
 pub mod candidate;
@@ -15,6 +17,7 @@ pub mod engine;
 pub mod lookup;
 pub mod merchant_accounts;
 pub mod operators;
+pub mod reconciliation;
 pub mod rules_api;
 pub mod session;
 
@@ -68,6 +71,22 @@ pub fn api_router() -> Router<AppState> {
         )
         .route("/dashboard", get(dashboard::dashboard))
         .route("/audit", get(dashboard::audit))
+        .route(
+            "/reconciliation/runs",
+            get(reconciliation::runs).post(reconciliation::run_now),
+        )
+        .route(
+            "/reconciliation/runs/{id}/differences.csv",
+            get(reconciliation::export_csv),
+        )
+        .route(
+            "/reconciliation/differences",
+            get(reconciliation::differences),
+        )
+        .route(
+            "/reconciliation/differences/{id}/resolve",
+            post(reconciliation::resolve),
+        )
 }
 
 /// The console page and its assets.

@@ -8,6 +8,7 @@ pub mod attempts;
 pub mod dispatcher;
 pub mod expiry;
 pub mod nonces;
+pub mod reconcile;
 pub mod refunds;
 pub mod rules;
 
@@ -16,11 +17,18 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Starts every worker; they stop when `shutdown` turns true. The archiver runs only
-/// when `archive.enabled` and a cold store is configured.
+/// when `archive.enabled` and a cold store is configured; the reconciler only with
+/// `reconcile.enabled`.
 pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut workers = Vec::new();
     if archive::wanted(state) {
         workers.push(tokio::spawn(archive::run(state.clone(), shutdown.clone())));
+    }
+    if state.config.reconcile.enabled {
+        workers.push(tokio::spawn(reconcile::run(
+            state.clone(),
+            shutdown.clone(),
+        )));
     }
     workers.extend([
         tokio::spawn(dispatcher::run(state.clone(), shutdown.clone())),
