@@ -2,7 +2,13 @@
 // lookup.test.mjs have made real sandbox payments: the dashboard counts them (desktop and
 // phone); an admin rotates the business line's secret with an overlap (old and new both
 // accepted by the API) and adds a business line; the audit log names the operator; a
-// viewer sees no admin controls and the server refuses the admin action anyway.
+// viewer sees no admin controls and the server refuses the admin action anyway. Also: an
+// admin adds a merchant account from key files (the sandbox made the merchant), tests its
+// connection and sees a rule route to it; reconciles today's bills and resolves a real
+// difference (a payment the sandbox charged again at another amount) with a reason.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { businessApi, launchChromium, steps } from './lib.mjs';
 
 const BASE = process.env.PAYDESK_E2E_BASE;
@@ -10,6 +16,7 @@ const TOKEN = process.env.PAYDESK_E2E_TOKEN;
 const VIEWER = process.env.PAYDESK_E2E_VIEWER;
 const APP_ID = process.env.PAYDESK_E2E_APP_ID;
 const SECRET = process.env.PAYDESK_E2E_SECRET;
+const SANDBOX = process.env.PAYDESK_E2E_SANDBOX;
 const ART = new URL('./artifacts/', import.meta.url).pathname;
 const RUN = Date.now().toString(36);
 
@@ -113,6 +120,93 @@ try {
     await page.screenshot({ path: `${ART}ops-04-audit.png`, fullPage: true });
   });
 
+  const accountId = `ali-e2e-${RUN}`;
+  await step('an admin adds an Alipay merchant account from key files; its connection test passes', async () => {
+    const made = await fetch(`${SANDBOX}/sandbox/merchants`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ provider: 'alipay' }),
+    });
+    expect(made.status === 201, `the sandbox made a merchant (${made.status})`);
+    const m = await made.json();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paydesk-keys-'));
+    const privateFile = path.join(dir, 'app_private_key.pem');
+    const publicFile = path.join(dir, 'alipay_public_key.pem');
+    fs.writeFileSync(privateFile, m.app_private_key_pem);
+    fs.writeFileSync(publicFile, m.alipay_public_key_pem);
+    await page.click('#nav a[data-view="accounts"]');
+    await page.locator('#accounts-table tr[data-account="ali-main"]').waitFor();
+    await page.selectOption('#acc-provider', 'alipay');
+    await page.fill('#acc-id', accountId);
+    await page.fill('#acc-gateway_url', m.gateway_url);
+    await page.fill('#acc-app_id', m.app_id);
+    await page.fill('#acc-seller_id', m.seller_id);
+    await page.setInputFiles('#acc-app_private_key', privateFile);
+    await page.setInputFiles('#acc-alipay_public_key', publicFile);
+    await page.click('#account-add');
+    const row = page.locator(`#accounts-table tr[data-account="${accountId}"]`);
+    await row.waitFor();
+    expect((await row.locator('td[data-label="Status"]').textContent()) === 'ACTIVE', 'active and in use');
+    await row.locator('button.test').click();
+    await row.locator('.test-result').filter({ hasText: /^OK/ }).waitFor();
+    fs.rmSync(dir, { recursive: true, force: true });
+    const listed = await page.evaluate(async () => (await fetch('/admin/v1/merchant-accounts')).text());
+    expect(!listed.includes('PRIVATE KEY') && !listed.includes(m.app_private_key_pem.slice(40, 80)), 'no key material in the list');
+    await page.screenshot({ path: `${ART}ops-05-merchant-account-added.png`, fullPage: true });
+  });
+
+  await step('a rule routing to the new account is published; the account shows it', async () => {
+    const draft = await page.evaluate(async () => (await fetch('/admin/v1/rules/draft')).json());
+    draft.rules.business_rules.push({
+      id: 'seller-e2e', name: 'e2e seller on its own Alipay account', priority: 100,
+      when: { fact: 'seller_id', equals: 'e2e-seller' },
+      then: { routes: [{ method: 'ALIPAY', terminals: ['PC'], merchant_account: accountId, product: 'PAGE' }] },
+    });
+    const published = await page.evaluate(async (rules) => {
+      const r = await fetch('/admin/v1/rules/publish', {
+        method: 'POST', headers: { 'content-type': 'application/json', 'x-paydesk-console': '1' },
+        body: JSON.stringify({ rules, comment: 'route the e2e seller to its own Alipay account' }),
+      });
+      return { status: r.status, body: await r.text() };
+    }, draft.rules);
+    expect(published.status === 201, `published: ${published.status} ${published.body}`);
+    await page.click('#accounts-reload');
+    await page.locator(`#accounts-table tr[data-account="${accountId}"] td[data-label="Used by rules"]`)
+      .filter({ hasText: 'seller-e2e' }).waitFor();
+  });
+
+  await step('reconciling today finds a real difference; the admin resolves it with a reason', async () => {
+    // A payment paydesk recorded, charged again at the sandbox at another amount: the
+    // provider's bill now disagrees with paydesk.
+    const orders = await (await fetch(`${SANDBOX}/sandbox/orders?provider=wechatpay&status=PAID`)).json();
+    expect(orders.length > 0, 'a paid WeChat order from the checkout tests');
+    const o = orders[0];
+    const forced = await fetch(`${SANDBOX}/sandbox/orders/wechatpay/${o.out_trade_no}/pay`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ force: true, amount: o.total + 100 }),
+    });
+    expect(forced.status === 200, `forced payment (${forced.status})`);
+    const today = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
+    await page.click('#nav a[data-view="reconcile"]');
+    await page.fill('#recon-date', today);
+    await page.click('#recon-run');
+    const run = page.locator(`#recon-runs tr[data-account="wx-main"][data-date="${today}"]`);
+    await run.waitFor();
+    expect((await run.locator('td[data-label="Ties out"]').textContent()) === 'yes', 'totals tie out');
+    const diff = page.locator('#recon-diffs tr[data-kind="AMOUNT_DIFFERS"]').first();
+    await diff.waitFor();
+    expect((await diff.textContent()).includes(o.out_trade_no), 'the difference names the attempt');
+    await page.screenshot({ path: `${ART}ops-06-reconciliation.png`, fullPage: true });
+    const csv = await page.evaluate(async (href) => (await fetch(href)).text(), await run.locator('a.csv').getAttribute('href'));
+    expect(csv.includes(o.out_trade_no) && csv.includes('AMOUNT_DIFFERS'), 'the CSV lists it');
+    await diff.locator('input.reason').fill('second charge refunded by hand, ticket E2E-1');
+    await diff.locator('button.resolve').click();
+    await page.selectOption('#recon-state', 'RESOLVED');
+    await page.locator('#recon-diffs tr[data-kind="AMOUNT_DIFFERS"]')
+      .filter({ hasText: 'ticket E2E-1' }).first().waitFor();
+    await page.click('#nav a[data-view="audit"]');
+    await page.click('#audit-reload');
+    await page.locator('#audit-table tr[data-action="reconciliation.resolve"] td[data-label="Who"]')
+      .filter({ hasText: 'operator:e2e-admin' }).first().waitFor();
+  });
+
   await step('a viewer sees no admin controls, and the server refuses the action anyway', async () => {
     const viewer = await signedIn(VIEWER, { width: 1280, height: 900 });
     await viewer.goto(`${BASE}/console#lines`);
@@ -130,7 +224,15 @@ try {
     });
     expect(status === 403, `the server refuses a viewer's rotation (got ${status})`);
     expect(await probe(newSecret) === 404, 'the secret is unchanged');
-    await viewer.screenshot({ path: `${ART}ops-05-viewer.png`, fullPage: true });
+    await viewer.goto(`${BASE}/console#accounts`);
+    await viewer.locator(`#accounts-table tr[data-account="${accountId}"]`).waitFor();
+    expect(await viewer.locator('#accounts-table button').count() === 0, 'no account actions for a viewer');
+    const refused = await viewer.evaluate(async (id) => (await fetch(`/admin/v1/merchant-accounts/${id}/status`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-paydesk-console': '1' },
+      body: JSON.stringify({ status: 'DISABLED' }),
+    })).status, accountId);
+    expect(refused === 403, `a viewer cannot disable an account (got ${refused})`);
+    await viewer.screenshot({ path: `${ART}ops-07-viewer.png`, fullPage: true });
     await viewer.close();
   });
 

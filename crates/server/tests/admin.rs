@@ -3,8 +3,8 @@
 mod common;
 
 use common::{test_config, TestApp};
-use paydesk_server::admin::operators;
-use paydesk_store::{Backend, OperatorRole, OperatorStatus};
+
+use paydesk_store::{Backend, OperatorStatus};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -43,14 +43,7 @@ fn example_accounts() -> paydesk_server::payments::accounts::MerchantAccounts {
 async fn start(backend: Backend, config: paydesk_server::config::Config) -> Option<Admin> {
     let app = TestApp::start(backend, "http://127.0.0.1/notify", config).await?;
     app.state.set_merchant_accounts(example_accounts());
-    let admin = operators::create(&*app.store, "alice", OperatorRole::Admin)
-        .await
-        .unwrap()
-        .token;
-    let viewer = operators::create(&*app.store, "victor", OperatorRole::Viewer)
-        .await
-        .unwrap()
-        .token;
+    let (admin, viewer) = common::admin_and_viewer(&*app.store).await;
     Some(Admin { app, admin, viewer })
 }
 

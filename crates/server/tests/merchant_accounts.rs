@@ -7,11 +7,11 @@ mod common;
 
 use common::{test_config, Sandbox, TestApp};
 use paydesk_sandbox::{MerchantCredentials, Provider};
-use paydesk_server::admin::operators;
+
 use paydesk_server::payments::accounts::PlatformPublicKey;
 use paydesk_server::payments::accounts::{CallTimeouts, MerchantAccounts};
 use paydesk_server::payments::stored_accounts::{self as sa, PlatformKey};
-use paydesk_store::{Backend, MerchantAccountStatus, OperatorRole};
+use paydesk_store::{Backend, MerchantAccountStatus};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -246,14 +246,7 @@ async fn stored_accounts_load_reload_list_test_and_validate(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // The admin API: list (viewers too) without secrets; test (admins only).
-    let admin = operators::create(&*store, "alice", OperatorRole::Admin)
-        .await
-        .unwrap()
-        .token;
-    let viewer = operators::create(&*store, "victor", OperatorRole::Viewer)
-        .await
-        .unwrap()
-        .token;
+    let (admin, viewer) = common::admin_and_viewer(&*store).await;
     let (s, list) = req(&app, "GET", "/admin/v1/merchant-accounts", &viewer, None).await;
     assert_eq!(s, 200, "{list}");
     let rows = list["merchant_accounts"].as_array().unwrap();
@@ -425,6 +418,184 @@ fn config_of(
         .unwrap()
 }
 
+/// The console's way in: an admin adds an account from its keys over the admin API (in use
+/// at once, never echoed), a viewer is refused, a taken id is a conflict, a bad body names
+/// no key material, and disabling takes it out of use; all audited with the operator.
+async fn admin_api_adds_and_disables_accounts(backend: Backend) {
+    let sandbox = Sandbox::start().await;
+    let Some(app) = TestApp::start(backend, "http://127.0.0.1/notify", test_config()).await else {
+        return;
+    };
+    let base = paydesk_sandbox::ensure_named_merchants(
+        &sandbox.dir,
+        paydesk_sandbox::EMBEDDED_ACCOUNTS,
+        &sandbox.base,
+    )
+    .unwrap();
+    let base = MerchantAccounts::parse_configs(Value::Array(base)).unwrap();
+    sa::install(&app.state, base, T).await.unwrap();
+    let (admin, viewer) = common::admin_and_viewer(&*app.store).await;
+    let MerchantCredentials::Alipay {
+        gateway_url,
+        app_id,
+        seller_id,
+        app_private_key_pem,
+        alipay_public_key_pem,
+        ..
+    } = paydesk_sandbox::add_merchant(&sandbox.dir, Provider::Alipay, &sandbox.base).unwrap()
+    else {
+        panic!("an Alipay merchant");
+    };
+    let body = json!({
+        "id": "ali-console",
+        "public": {"provider": "alipay", "gateway_url": gateway_url, "app_id": app_id,
+                   "seller_id": seller_id, "alipay_public_key_pem": alipay_public_key_pem},
+        "secret": {"provider": "alipay", "app_private_key_pem": app_private_key_pem},
+    });
+    let (s, _) = req(
+        &app,
+        "POST",
+        "/admin/v1/merchant-accounts",
+        &viewer,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert!(app
+        .store
+        .merchant_account("ali-console")
+        .await
+        .unwrap()
+        .is_none());
+
+    // A body the server cannot use: a stable code, and no key material in the message.
+    let mut bad = body.clone();
+    bad["secret"]["unexpected"] = json!(app_private_key_pem.clone());
+    let (s, e) = req(
+        &app,
+        "POST",
+        "/admin/v1/merchant-accounts",
+        &admin,
+        Some(bad),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("PRIVATE KEY"), "{e}");
+    let mut wrong_key = body.clone();
+    wrong_key["secret"]["app_private_key_pem"] =
+        json!("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----");
+    let (s, e) = req(
+        &app,
+        "POST",
+        "/admin/v1/merchant-accounts",
+        &admin,
+        Some(wrong_key),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+    assert!(app
+        .store
+        .merchant_account("ali-console")
+        .await
+        .unwrap()
+        .is_none());
+
+    let (s, added) = req(
+        &app,
+        "POST",
+        "/admin/v1/merchant-accounts",
+        &admin,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, 200, "{added}");
+    assert_eq!(added["loaded"], true, "in use at once: {added}");
+    assert!(app.state.accounts().get("ali-console").is_some());
+    let (s, e) = req(
+        &app,
+        "POST",
+        "/admin/v1/merchant-accounts",
+        &admin,
+        Some(body),
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (409, Some("INVALID_STATE")), "{e}");
+    let (_, list) = req(&app, "GET", "/admin/v1/merchant-accounts", &viewer, None).await;
+    let text = list.to_string();
+    assert!(
+        text.contains("ali-console") && !text.contains("PRIVATE KEY"),
+        "{list}"
+    );
+    let (s, tested) = req(
+        &app,
+        "POST",
+        "/admin/v1/merchant-accounts/ali-console/test",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!((s, tested["ok"].as_bool()), (200, Some(true)), "{tested}");
+
+    let status = "/admin/v1/merchant-accounts/ali-console/status";
+    let (s, _) = req(
+        &app,
+        "POST",
+        status,
+        &viewer,
+        Some(json!({"status": "DISABLED"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, e) = req(&app, "POST", status, &admin, Some(json!({"status": "OFF"}))).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+    let (s, r) = req(
+        &app,
+        "POST",
+        status,
+        &admin,
+        Some(json!({"status": "DISABLED"})),
+    )
+    .await;
+    assert_eq!(
+        (s, r["changed"].as_bool(), r["loaded"].as_bool()),
+        (200, Some(true), Some(false)),
+        "{r}"
+    );
+    assert!(app.state.accounts().get("ali-console").is_none());
+    let (s, r) = req(
+        &app,
+        "POST",
+        "/admin/v1/merchant-accounts/nope/status",
+        &admin,
+        Some(json!({"status": "ACTIVE"})),
+    )
+    .await;
+    assert_eq!((s, r["code"].as_str()), (404, Some("NOT_FOUND")), "{r}");
+
+    let log = app.store.audit_log(20).await.unwrap();
+    for action in ["merchant_account.add", "merchant_account.disable"] {
+        assert!(
+            log.iter().any(|e| e.action == action
+                && e.actor == "operator:alice"
+                && e.target == "ali-console"),
+            "{action} audited: {log:?}"
+        );
+    }
+    assert!(log.iter().all(|e| !e.details_json.contains("PRIVATE KEY")));
+}
+
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Sqlite).await } )* }
@@ -433,4 +604,7 @@ macro_rules! per_backend {
     };
 }
 
-per_backend!(stored_accounts_load_reload_list_test_and_validate);
+per_backend!(
+    stored_accounts_load_reload_list_test_and_validate,
+    admin_api_adds_and_disables_accounts,
+);

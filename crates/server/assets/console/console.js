@@ -531,12 +531,25 @@
         d.trace.dropped.map((x) => el('li', { text: x.method + ' not offered: ' + x.reason.kind + (x.reason.by ? ' by ' + x.reason.by.join(', ') : '') })))));
   }
 
-  // ---- views: #rules (default), #payments[?q=...], and those operations.js registers ----
-  const VIEWS = ['rules', 'payments', 'dashboard', 'lines', 'audit'];
+  // ---- views: #rules (default), #payments[?q=...], and those operations.js, accounts.js and
+  // reconciliation.js register ----
+  const VIEWS = ['rules', 'payments', 'dashboard', 'lines', 'accounts', 'reconcile', 'audit'];
   const LOADERS = {};
   // What operations.js (dashboard, business lines, audit log) builds on.
   window.paydeskConsole = {
     el, api, money, status, when,
+    // A labelled cell (the label shows on phones, where rows become cards).
+    cell: (label, value) => el('td', { 'data-label': label }, value),
+    // A unix-ms time in the operator's locale.
+    timeMs: (ms) => (ms ? new Date(ms).toLocaleString() : '—'),
+    // Fills a table: a header row and the given rows, or one row saying `empty`.
+    table(t, headers, rows, empty) {
+      t.replaceChildren(
+        el('thead', {}, el('tr', {}, headers.map((h) => el('th', { text: h })))),
+        el('tbody', {}, rows.length ? rows
+          : el('tr', {}, el('td', { colspan: headers.length, class: 'hint', text: empty || 'Nothing here.' }))));
+    },
+    isAdmin: () => (S.me || {}).role === 'admin',
     me: () => S.me,
     register(view, loader) { LOADERS[view] = loader; if (S.view === view) loader(); },
   };

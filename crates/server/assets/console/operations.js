@@ -5,7 +5,7 @@
 (function () {
   const C = window.paydeskConsole;
   if (!C) return;
-  const { el, api, money, status } = C;
+  const { el, api, money, status, cell, table } = C;
   const $ = (id) => document.getElementById(id);
   const SVG = 'http://www.w3.org/2000/svg';
   const svg = (tag, attrs) => {
@@ -13,9 +13,8 @@
     for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
     return e;
   };
-  const cell = (label, value) => el('td', { 'data-label': label }, value);
-  const isAdmin = () => (C.me() || {}).role === 'admin';
-  const time = (ms) => (ms ? new Date(ms).toLocaleString() : '—');
+  const isAdmin = C.isAdmin;
+  const time = C.timeMs;
   const pct = (n, d) => (d ? (100 * n / d).toFixed(1) + '%' : '—');
 
   // ---- dashboard ----
@@ -75,16 +74,14 @@
       el('p', { class: 'hint', text: time(d.from_ms) + ' → now; tallest bar ' + money(max, currency) }));
   }
 
-  function groupTable(table, headers, groups) {
+  function groupTable(t, headers, groups) {
     const rows = Object.values(groups).sort((a, b) => b.paid - a.paid || b.attempts - a.attempts);
-    table.replaceChildren(
-      el('thead', {}, el('tr', {}, headers.map((h) => el('th', { text: h })))),
-      el('tbody', {}, rows.length ? rows.map((g) => el('tr', { 'data-group': g.key },
-        g.cells.map(([l, v]) => cell(l, v)),
-        cell('Attempts', String(g.attempts)), cell('Paid', String(g.paid)),
-        cell('Success rate', pct(g.paid, g.attempts)),
-        cell('Amount', Object.entries(g.amounts).map(([c, m]) => money(m, c)).join(', ') || '—')))
-        : el('tr', {}, el('td', { colspan: headers.length, class: 'hint', text: 'No payments in this window.' }))));
+    table(t, headers, rows.map((g) => el('tr', { 'data-group': g.key },
+      g.cells.map(([l, v]) => cell(l, v)),
+      cell('Attempts', String(g.attempts)), cell('Paid', String(g.paid)),
+      cell('Success rate', pct(g.paid, g.attempts)),
+      cell('Amount', Object.entries(g.amounts).map(([c, m]) => money(m, c)).join(', ') || '—'))),
+    'No payments in this window.');
   }
 
   function renderGroups(d) {
@@ -108,14 +105,12 @@
     for (const e of document.querySelectorAll('#view-lines .admin-only')) e.classList.toggle('hidden', !isAdmin());
     const r = await api('GET', '/business-lines');
     if (!r.ok) { status((r.data && r.data.message) || 'business lines failed', true); return; }
-    const headers = ['Name', 'App id', 'Status', 'Notify URL', 'Old secret accepted until', ''];
-    $('lines-table').replaceChildren(
-      el('thead', {}, el('tr', {}, headers.map((h) => el('th', { text: h })))),
-      el('tbody', {}, r.data.business_lines.map((l) => el('tr', { 'data-line': l.name },
+    table($('lines-table'), ['Name', 'App id', 'Status', 'Notify URL', 'Old secret accepted until', ''],
+      r.data.business_lines.map((l) => el('tr', { 'data-line': l.name },
         cell('Name', l.name), cell('App id', el('code', { text: l.app_id })), cell('Status', l.status),
         cell('Notify URL', l.notify_url),
         cell('Old secret accepted until', l.previous_secret_valid_until_ms ? time(l.previous_secret_valid_until_ms) : '—'),
-        cell('', isAdmin() ? rotateControls(l) : '')))));
+        cell('', isAdmin() ? rotateControls(l) : ''))));
   }
 
   function rotateControls(l) {
@@ -154,12 +149,10 @@
   async function loadAudit() {
     const r = await api('GET', '/audit?limit=200');
     if (!r.ok) { status((r.data && r.data.message) || 'audit log failed', true); return; }
-    const headers = ['When', 'Who', 'What', 'On', 'Details'];
-    $('audit-table').replaceChildren(
-      el('thead', {}, el('tr', {}, headers.map((h) => el('th', { text: h })))),
-      el('tbody', {}, r.data.entries.map((e) => el('tr', { 'data-action': e.action },
+    table($('audit-table'), ['When', 'Who', 'What', 'On', 'Details'],
+      r.data.entries.map((e) => el('tr', { 'data-action': e.action },
         cell('When', time(e.at_ms)), cell('Who', e.actor), cell('What', e.action), cell('On', e.target),
-        cell('Details', el('code', { text: e.details === null ? '' : JSON.stringify(e.details) }))))));
+        cell('Details', el('code', { text: e.details === null ? '' : JSON.stringify(e.details) })))));
   }
 
   document.addEventListener('DOMContentLoaded', () => {

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 const PAGE: &str = include_str!("../../assets/console/index.html");
 const SCRIPT: &str = include_str!("../../assets/console/console.js");
 const OPERATIONS: &str = include_str!("../../assets/console/operations.js");
+const ACCOUNTS: &str = include_str!("../../assets/console/accounts.js");
+const RECONCILIATION: &str = include_str!("../../assets/console/reconciliation.js");
 const STYLE: &str = include_str!("../../assets/console/console.css");
 
 /// Scripts and styles only from this origin; no framing; no referrer.
@@ -45,11 +47,14 @@ pub async fn page() -> Response {
     respond(PAGE, "text/html; charset=utf-8")
 }
 
-/// `GET /console/{asset}`: `console.js`, `operations.js` or `console.css`.
+/// `GET /console/{asset}`: the scripts (`console.js`, `operations.js`, `accounts.js`,
+/// `reconciliation.js`) or `console.css`.
 pub async fn asset(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "console.js" => respond(SCRIPT, "text/javascript; charset=utf-8"),
         "operations.js" => respond(OPERATIONS, "text/javascript; charset=utf-8"),
+        "accounts.js" => respond(ACCOUNTS, "text/javascript; charset=utf-8"),
+        "reconciliation.js" => respond(RECONCILIATION, "text/javascript; charset=utf-8"),
         "console.css" => respond(STYLE, "text/css; charset=utf-8"),
         _ => crate::error::ApiError::not_found("console asset").into_response(),
     }

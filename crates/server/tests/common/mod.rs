@@ -924,3 +924,18 @@ pub fn pay_body(method: &str, terminal: &str, periods: Option<u32>) -> Value {
     }
     body
 }
+
+/// Operator credentials `alice` (admin) and `victor` (viewer) on `store`.
+pub async fn admin_and_viewer(store: &dyn Store) -> (String, String) {
+    use paydesk_server::admin::operators;
+    use paydesk_store::OperatorRole;
+    let admin = operators::create(store, "alice", OperatorRole::Admin)
+        .await
+        .unwrap()
+        .token;
+    let viewer = operators::create(store, "victor", OperatorRole::Viewer)
+        .await
+        .unwrap()
+        .token;
+    (admin, viewer)
+}
