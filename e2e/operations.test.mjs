@@ -17,6 +17,10 @@ const VIEWER = process.env.PAYDESK_E2E_VIEWER;
 const APP_ID = process.env.PAYDESK_E2E_APP_ID;
 const SECRET = process.env.PAYDESK_E2E_SECRET;
 const SANDBOX = process.env.PAYDESK_E2E_SANDBOX;
+const DATA = process.env.PAYDESK_E2E_DATA;
+const SERVE_LOG = process.env.PAYDESK_E2E_SERVE_LOG;
+// Secrets seen in this run; none may be in clear in the database files or the log.
+const secrets = [];
 const ART = new URL('./artifacts/', import.meta.url).pathname;
 const RUN = Date.now().toString(36);
 
@@ -92,6 +96,7 @@ try {
     await page.locator('#shown-secret').waitFor();
     newSecret = (await page.textContent('#shown-secret')).trim();
     expect(newSecret.startsWith('sk_') && newSecret !== SECRET, 'a new secret is shown once');
+    secrets.push(['business-line secret', SECRET], ['rotated business-line secret', newSecret]);
     await page.locator('#lines-table tr[data-line="secondhand"] td[data-label="Old secret accepted until"]')
       .filter({ hasNotText: '—' }).waitFor();
     expect(await probe(newSecret) === 404, 'the new secret is accepted');
@@ -106,6 +111,7 @@ try {
     await page.click('#line-add');
     await page.locator(`#lines-table tr[data-line="marketplace-${RUN}"]`).waitFor();
     expect((await page.textContent('#lines-secret')).includes(`marketplace-${RUN}`), 'its secret is shown once');
+    secrets.push(['added business-line secret', (await page.textContent('#shown-secret')).trim()]);
     const listed = await page.evaluate(async () => (await fetch('/admin/v1/business-lines')).text());
     expect(!listed.includes(newSecret) && !listed.includes('"secret"'), 'the list never carries a secret');
   });
@@ -127,6 +133,9 @@ try {
     });
     expect(made.status === 201, `the sandbox made a merchant (${made.status})`);
     const m = await made.json();
+    for (const line of m.app_private_key_pem.split('\n').filter((l) => l.length >= 40 && !l.startsWith('-----'))) {
+      secrets.push(['Alipay app private key', line]);
+    }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paydesk-keys-'));
     const privateFile = path.join(dir, 'app_private_key.pem');
     const publicFile = path.join(dir, 'alipay_public_key.pem');
@@ -234,6 +243,19 @@ try {
     expect(refused === 403, `a viewer cannot disable an account (got ${refused})`);
     await viewer.screenshot({ path: `${ART}ops-07-viewer.png`, fullPage: true });
     await viewer.close();
+  });
+
+  await step('after accounts, payments and rotations: no secret in clear in the database files or the log', async () => {
+    const files = fs.readdirSync(DATA).filter((f) => f.startsWith('paydesk.db')).map((f) => path.join(DATA, f));
+    const db = Buffer.concat(files.map((f) => fs.readFileSync(f)));
+    const log = fs.readFileSync(SERVE_LOG);
+    expect(db.length > 10_000 && db.includes(accountId), `database files read (${files.join(', ')})`);
+    expect(log.length > 0, 'the server log read');
+    expect(secrets.length > 10, `secrets collected: ${secrets.length}`);
+    for (const [what, value] of secrets) {
+      expect(!db.includes(value), `${what} in clear in the database`);
+      expect(!log.includes(value), `${what} in clear in the server log`);
+    }
   });
 
   await step('no script errors on any page', async () => {

@@ -56,6 +56,8 @@ LINE=$("$PAYDESK" --data-dir "$WORK/data" business-line add secondhand \
   --notify-url "http://127.0.0.1:$NOTIFY_PORT/notify" --allow-url "http://127.0.0.1:$NOTIFY_PORT/shop/" --json)
 export CHROMIUM PAYDESK_E2E_BASE="http://127.0.0.1:$PORT" PAYDESK_E2E_TOKEN="$TOKEN" PAYDESK_E2E_VIEWER="$VIEWER"
 export PAYDESK_E2E_SANDBOX="http://127.0.0.1:$SANDBOX_PORT" PAYDESK_E2E_NOTIFY_PORT="$NOTIFY_PORT"
+# operations.test.mjs searches the database files and the server's log for secrets.
+export PAYDESK_E2E_DATA="$WORK/data" PAYDESK_E2E_SERVE_LOG="$WORK/serve.log"
 PAYDESK_E2E_APP_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["app_id"])' "$LINE")
 PAYDESK_E2E_SECRET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret"])' "$LINE")
 export PAYDESK_E2E_APP_ID PAYDESK_E2E_SECRET

@@ -4,6 +4,7 @@
 mod archive;
 mod business_line;
 mod dev;
+mod ledger;
 mod merchant_account;
 mod operator;
 mod reconcile;
@@ -49,6 +50,9 @@ enum Command {
     /// Manage merchant accounts (keys encrypted in the database; docs/checkout.md).
     #[command(subcommand, name = "merchant-account")]
     MerchantAccount(merchant_account::Command),
+    /// The balance ledger (`ledger fund`: top up a business line's payout funding).
+    #[command(subcommand)]
+    Ledger(ledger::Command),
     /// Manage operators (console and admin API users).
     #[command(subcommand)]
     Operator(operator::Command),
@@ -93,6 +97,7 @@ fn main() -> Result<()> {
             Command::BusinessLine(cmd) => business_line::run(&config, cmd).await,
             Command::MerchantAccount(cmd) => merchant_account::run(&config, cmd).await,
             Command::Operator(cmd) => operator::run(&config, cmd).await,
+            Command::Ledger(cmd) => ledger::run(&config, cmd).await,
             Command::Sandbox(args) => paydesk_sandbox::run(args, sandbox_dir).await,
             Command::Archive(args) => archive::run(&config, args).await,
             Command::Reconcile(args) => reconcile::run(&config, args).await,

@@ -35,6 +35,17 @@ pub trait PaymentProvider: Send + Sync {
     /// Looks a transfer up by payout number.
     async fn query_transfer(&self, payout_no: &str) -> Result<TransferStatus, ProviderError>;
 
+    /// Asks the provider to cancel a transfer the user has not confirmed yet (WeChat's
+    /// confirm-receipt step). Success means the request was accepted: the answer is
+    /// usually `Cancelling`, and the transfer is final only once a query says
+    /// `Cancelled`. Providers without a confirm step refuse with
+    /// [`ProviderError::InvalidRequest`].
+    async fn cancel_transfer(&self, payout_no: &str) -> Result<TransferStatus, ProviderError> {
+        Err(ProviderError::InvalidRequest(format!(
+            "transfer {payout_no}: this provider has no transfer cancellation"
+        )))
+    }
+
     /// Verifies, decrypts and parses a notification. A failure here must change nothing;
     /// the caller answers with [`PaymentProvider::notification_reply`]`(false)` and queries.
     fn parse_notification(

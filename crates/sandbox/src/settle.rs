@@ -12,6 +12,9 @@ pub const WECHAT_REFUND_SETTLE_SECS: f64 = 5.0;
 /// Seconds before an automatic WeChat transfer settles.
 pub const WECHAT_TRANSFER_SETTLE_SECS: f64 = 5.0;
 
+/// Seconds before a cancelled (`CANCELING`) WeChat transfer becomes `CANCELLED`.
+pub const WECHAT_TRANSFER_CANCEL_SECS: f64 = 3.0;
+
 /// Options of a payment (control API body; every field optional).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -389,7 +392,10 @@ pub fn finish_transfer(
             .transfers
             .get_mut(&key)
             .ok_or_else(|| ActionError::NotFound(no.into()))?;
-        if matches!(t.state.as_str(), "SUCCESS" | "FAIL" | "CANCELLED") {
+        if matches!(
+            t.state.as_str(),
+            "SUCCESS" | "FAIL" | "CANCELING" | "CANCELLED"
+        ) {
             return Err(ActionError::Conflict(format!(
                 "transfer {no} is {}",
                 t.state
@@ -515,7 +521,13 @@ pub fn settle_due(app: &App) {
             .collect();
         for k in keys {
             let Some(t) = db.transfers.get_mut(&k) else { continue };
-            t.state = "SUCCESS".into();
+            // A cancel being processed ends cancelled; an automatic transfer pays.
+            t.state = if t.state == "CANCELING" {
+                "CANCELLED"
+            } else {
+                "SUCCESS"
+            }
+            .into();
             t.settle_at_ms = None;
             t.updated_at = now_unix();
             let t = t.clone();

@@ -204,6 +204,10 @@ pub async fn entry(
         (&Method::GET, ["v3", "fund-app", "mch-transfer", "transfer-bills", "out-bill-no", _]) => {
             "query_transfer"
         }
+        (
+            &Method::POST,
+            ["v3", "fund-app", "mch-transfer", "transfer-bills", "out-bill-no", _, "cancel"],
+        ) => "cancel_transfer",
         (&Method::GET, ["v3", "bill", "tradebill"]) => "tradebill",
         (&Method::GET, ["v3", "billdownload", "file"]) => "billdownload",
         (&Method::GET, ["v3", "certificates"]) => "certificates",
@@ -240,6 +244,7 @@ pub async fn entry(
         "query_refund" => query_refund(&ctx, segs[4]),
         "transfer" => transfer(&ctx),
         "query_transfer" => query_transfer(&ctx, segs[5]),
+        "cancel_transfer" => cancel_transfer(&ctx, segs[5]),
         "tradebill" => tradebill(&ctx),
         "billdownload" => billdownload(&ctx),
         _ => certificates(&ctx),
@@ -790,6 +795,46 @@ fn query_transfer(ctx: &Ctx<'_>, no: &str) -> Out {
         Some(t) => Out::Json(StatusCode::OK, wechat_transfer(t)),
         None => err(StatusCode::NOT_FOUND, "NOT_FOUND", "记录不存在"),
     }
+}
+
+/// 撤销转账: only a transfer still waiting for the user's confirmation can be withdrawn.
+/// Like WeChat, the answer (`CANCELING`) only says the request was accepted; the bill
+/// becomes `CANCELLED` shortly after (a query tells), with a `MCHTRANSFER.BILL.FINISHED`
+/// notification.
+fn cancel_transfer(ctx: &Ctx<'_>, no: &str) -> Out {
+    let key = sub_key(Provider::Wechatpay, ctx.mchid(), &decode_segment(no));
+    let app = ctx.app;
+    app.write(|db| {
+        let Some(t) = db.transfers.get_mut(&key) else {
+            return err(StatusCode::NOT_FOUND, "NOT_FOUND", "记录不存在");
+        };
+        match t.state.as_str() {
+            "WAIT_USER_CONFIRM" | "ACCEPTED" | "PROCESSING" => {
+                t.state = "CANCELING".into();
+                t.package_info = None;
+                t.updated_at = now_unix();
+                t.settle_at_ms =
+                    Some(now_ms() + app.scaled_ms(crate::settle::WECHAT_TRANSFER_CANCEL_SECS));
+            }
+            "CANCELING" | "CANCELLED" => {}
+            _ => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    format!("单据状态为{}，不支持撤销", t.state),
+                )
+            }
+        }
+        Out::Json(
+            StatusCode::OK,
+            json!({
+                "out_bill_no": t.out_bill_no,
+                "transfer_bill_no": t.bill_no,
+                "state": t.state,
+                "update_time": crate::app::wechat_time(t.updated_at),
+            }),
+        )
+    })
 }
 
 fn tradebill(ctx: &Ctx<'_>) -> Out {

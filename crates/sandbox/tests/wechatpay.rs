@@ -330,6 +330,37 @@ async fn transfers_wait_for_the_user_then_finish_with_a_callback() {
     );
     let e = c.query_transfer("PAYOUT00009").await.unwrap_err();
     assert!(matches!(e, ProviderError::NotFound { .. }));
+
+    // Cancelled before the user confirmed: CANCELING at once, CANCELLED shortly after
+    // (with a notification); a paid transfer cannot be cancelled; the user cannot
+    // confirm a cancelled one.
+    env.control(
+        "POST",
+        "/sandbox/settings",
+        json!({"wechat_transfer_auto_confirm": false}),
+    )
+    .await;
+    let t = c.transfer(&req("PAYOUT00003", None)).await.unwrap();
+    assert_eq!(t.state, TransferState::WaitingUserConfirm);
+    let t = c.cancel_transfer("PAYOUT00003").await.unwrap();
+    assert_eq!(t.state, TransferState::Cancelling);
+    rx.wait("wx-transfer", 3).await;
+    assert_eq!(
+        c.query_transfer("PAYOUT00003").await.unwrap().state,
+        TransferState::Cancelled
+    );
+    let (s, _) = env
+        .control(
+            "POST",
+            "/sandbox/transfers/wechatpay/PAYOUT00003/confirm",
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let e = c.cancel_transfer("PAYOUT00001").await.unwrap_err();
+    assert_eq!(e.provider_code(), Some("INVALID_REQUEST"));
+    let e = c.cancel_transfer("PAYOUT00009").await.unwrap_err();
+    assert!(matches!(e, ProviderError::NotFound { .. }));
     env.sandbox.stop().await;
 }
 

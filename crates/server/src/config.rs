@@ -69,6 +69,9 @@ pub struct Config {
     pub archive: ArchiveConfig,
     /// Reconciliation with the providers' daily bills (`docs/reconciliation.md`).
     pub reconcile: ReconcileConfig,
+    /// Payouts (打款) and withdrawals (提现): limits, accounts, the transfer worker
+    /// (`docs/payouts.md`).
+    pub payouts: PayoutsConfig,
 }
 
 /// The daily reconciliation worker (off by default; `paydesk reconcile --date D` and the
@@ -102,6 +105,66 @@ impl Default for ReconcileConfig {
             accounts: Vec::new(),
             stale_after_ms: 3_600_000,
             fee_rate_ppm: Default::default(),
+        }
+    }
+}
+
+/// Payout and withdrawal settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PayoutsConfig {
+    /// Largest single payout or withdrawal, minor units of its currency.
+    pub max_amount_minor: i64,
+    /// Most one business line may pay out (payouts and withdrawals together) per currency
+    /// and business day (China Standard Time), minor units; enforced under concurrency in
+    /// the transaction that records each payout.
+    pub daily_limit_minor: i64,
+    /// The merchant account used when a request names only `provider: wechatpay`.
+    pub wechatpay_account: String,
+    /// The merchant account used when a request names only `provider: alipay`.
+    pub alipay_account: String,
+    /// WeChat `transfer_scene_id` declared on every transfer (`1000`: cash marketing).
+    pub wechat_transfer_scene_id: String,
+    /// The activity name reported with the WeChat scene (`活动名称`).
+    pub wechat_activity_name: String,
+    /// Delays between queries of a transfer in flight (or waiting for the user), e.g.
+    /// `2s,5s,30s`; the last one repeats.
+    pub query_schedule: String,
+    /// Most provider calls (transfer, query, cancel) per payout made by the worker; past
+    /// it the payout stays open without a next action until an operator retries it.
+    pub max_tries: i64,
+    /// A transfer still waiting for its recipient's confirmation this long after it was
+    /// requested is cancelled at the provider (WeChat).
+    pub confirm_timeout_ms: u64,
+    /// How often the payout worker looks for due work when not woken.
+    pub poll_interval_ms: u64,
+    /// Most payouts handled per worker pass.
+    pub batch_size: i64,
+    /// Most provider calls for payouts in flight at once per instance.
+    pub max_in_flight: usize,
+}
+
+impl PayoutsConfig {
+    fn payout_query_schedule_is_empty(&self) -> bool {
+        self.query_schedule.split(',').all(|p| p.trim().is_empty())
+    }
+}
+
+impl Default for PayoutsConfig {
+    fn default() -> Self {
+        PayoutsConfig {
+            max_amount_minor: 2_000_000,
+            daily_limit_minor: 100_000_000,
+            wechatpay_account: "wx-main".into(),
+            alipay_account: "ali-main".into(),
+            wechat_transfer_scene_id: "1000".into(),
+            wechat_activity_name: "paydesk payout".into(),
+            query_schedule: "5s,10s,30s,1m,2m,5m,10m,30m".into(),
+            max_tries: 500,
+            confirm_timeout_ms: 24 * 3_600_000,
+            poll_interval_ms: 1_000,
+            batch_size: 50,
+            max_in_flight: 8,
         }
     }
 }
@@ -302,6 +365,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             archive: ArchiveConfig::default(),
             reconcile: ReconcileConfig::default(),
+            payouts: PayoutsConfig::default(),
         }
     }
 }
@@ -451,6 +515,32 @@ impl Config {
         if r.fee_rate_ppm.values().any(|ppm| *ppm > 1_000_000) {
             return bad("reconcile.fee_rate_ppm values must be 0 to 1000000");
         }
+        let po = &self.payouts;
+        self.payout_query_schedule()?;
+        const MAX_MINOR: i64 = paydesk_core::ledger::MAX_LINE_MINOR;
+        if !(1..=MAX_MINOR).contains(&po.max_amount_minor)
+            || !(1..=MAX_MINOR).contains(&po.daily_limit_minor)
+        {
+            return bad(
+                "payouts.max_amount_minor and payouts.daily_limit_minor must be 1 to 10^15",
+            );
+        }
+        if !(1..=10_000).contains(&po.max_tries)
+            || !(1..=10_000).contains(&po.batch_size)
+            || !(1..=1_000).contains(&po.max_in_flight)
+            || !(1..=HOUR_MS).contains(&po.poll_interval_ms)
+            || !(1_000..=30 * 24 * HOUR_MS).contains(&po.confirm_timeout_ms)
+        {
+            return bad("payouts.max_tries and payouts.batch_size must be 1 to 10000, payouts.max_in_flight 1 to 1000, payouts.poll_interval_ms 1 to 3600000 and payouts.confirm_timeout_ms 1000 to 2592000000");
+        }
+        if po.payout_query_schedule_is_empty() {
+            return bad("payouts.query_schedule needs at least one delay");
+        }
+        if po.wechat_transfer_scene_id.is_empty() || po.wechat_activity_name.is_empty() {
+            return bad(
+                "payouts.wechat_transfer_scene_id and payouts.wechat_activity_name must be set",
+            );
+        }
         Ok(())
     }
 
@@ -475,6 +565,14 @@ impl Config {
             .query_schedule
             .parse()
             .map_err(|e| ConfigError::Invalid(format!("payments.query_schedule: {e}")))
+    }
+
+    /// The parsed payout query schedule.
+    pub fn payout_query_schedule(&self) -> Result<RetrySchedule, ConfigError> {
+        self.payouts
+            .query_schedule
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("payouts.query_schedule: {e}")))
     }
 
     /// Whether the database is the embedded SQLite default.

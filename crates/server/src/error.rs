@@ -48,6 +48,14 @@ pub enum ErrorCode {
     RefundExceedsRefundable,
     /// The payment is older than the provider's refund window, or has too many refunds.
     RefundNotAllowed,
+    /// The available balance does not cover the withdrawal; nothing was written.
+    InsufficientBalance,
+    /// The payout is above the largest single payout, or would take the business line
+    /// over its daily payout limit; nothing was written.
+    PayoutLimitExceeded,
+    /// The pay order is already settled (under another settlement number); nothing was
+    /// written.
+    AlreadySettled,
     /// The payment provider could not be reached or did not answer in time; nothing was
     /// concluded (the request may be retried).
     ProviderUnavailable,
@@ -78,7 +86,10 @@ impl ErrorCode {
             | Self::OrderNotPayable
             | Self::TooManyAttempts
             | Self::RefundExceedsRefundable
-            | Self::RefundNotAllowed => StatusCode::CONFLICT,
+            | Self::RefundNotAllowed
+            | Self::InsufficientBalance
+            | Self::PayoutLimitExceeded
+            | Self::AlreadySettled => StatusCode::CONFLICT,
             Self::ProviderUnavailable => StatusCode::BAD_GATEWAY,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,10 +1,11 @@
 //! Building outbox events: the exact body a business line receives is fixed when the
 //! state change commits, from the record as that change leaves it.
 
-use crate::resource::{EventBody, PayOrderResource, RefundResource};
+use crate::resource::{EventBody, PayOrderResource, PayoutResource, RefundResource};
 use crate::time::rfc3339;
+use paydesk_core::AccountRef;
 use paydesk_core::{ids, EventType, PayOrderStatus};
-use paydesk_store::{NewEvent, PayOrder, Refund};
+use paydesk_store::{NewEvent, PayOrder, Payout, Refund};
 
 /// The order as a successful close at `now_ms` leaves it (what the conditional update
 /// writes), used for the event body.
@@ -78,6 +79,32 @@ pub fn refund_event(
         event_type,
         payload_json: serde_json::to_string(&body).unwrap_or_default(),
         notify_url: order.notify_url.clone(),
+        created_at_ms: now_ms,
+    }
+}
+
+/// A `payout.*` event carrying the payout (after the change) as its data; `funding` is
+/// the account it is funded from.
+pub fn payout_event(
+    event_type: EventType,
+    payout_after: &Payout,
+    funding: Option<&AccountRef>,
+    now_ms: i64,
+) -> NewEvent {
+    let id = ids::new_id(ids::EVENT);
+    let body = EventBody {
+        id: id.clone(),
+        event_type: event_type.as_str().to_owned(),
+        created_at: rfc3339(now_ms),
+        data: PayoutResource::new(payout_after, funding),
+    };
+    NewEvent {
+        id,
+        business_line_id: payout_after.business_line_id.clone(),
+        pay_order_id: None,
+        event_type,
+        payload_json: serde_json::to_string(&body).unwrap_or_default(),
+        notify_url: payout_after.notify_url.clone(),
         created_at_ms: now_ms,
     }
 }

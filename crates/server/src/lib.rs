@@ -1,7 +1,7 @@
 //! paydesk's HTTP service: the signed business API (`/v1`), the operator admin API
 //! (`/admin/v1`) and console (`/console`), operations endpoints
 //! (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`) and the background workers
-//! (outbox dispatcher, expiry, nonce purge, checkout rules poller).
+//! (outbox dispatcher, expiry, nonce purge, checkout rules poller, refunds, payouts).
 //!
 //! Layout: `api/` holds handlers by resource, `auth` the request signature, `workers/`
 //! the background loops, `resource` the public JSON shapes, `events` how outbox bodies
@@ -20,6 +20,7 @@ pub mod events;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod payouts;
 pub mod reconcile;
 pub mod resource;
 pub mod secrets;
@@ -62,6 +63,16 @@ pub fn router(state: AppState) -> Router {
             "/refunds/by-business-refund-no/{business_refund_no}",
             get(api::refunds::get_by_business_no),
         )
+        .route(
+            "/payouts",
+            post(api::payouts::create_payout).get(api::payouts::list),
+        )
+        .route("/withdrawals", post(api::payouts::create_withdrawal))
+        .route("/payouts/{id}", get(api::payouts::get))
+        .route("/payouts/{id}/cancel", post(api::payouts::cancel))
+        .route("/ledger/balance", get(api::ledger::balance))
+        .route("/ledger/statement", get(api::ledger::statement))
+        .route("/settlements", post(api::ledger::settle))
         .route(
             "/pay-orders/{id}/notifications",
             get(api::notifications::list),

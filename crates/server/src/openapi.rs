@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations.
 
-use crate::api::{notifications, pay_orders, refunds};
+use crate::api::{ledger, notifications, pay_orders, payouts, refunds};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -20,6 +20,14 @@ use utoipa::{Modify, OpenApi};
         refunds::list,
         refunds::get,
         refunds::get_by_business_no,
+        payouts::create_payout,
+        payouts::create_withdrawal,
+        payouts::get,
+        payouts::list,
+        payouts::cancel,
+        ledger::balance,
+        ledger::statement,
+        ledger::settle,
     ),
     modifiers(&Hmac)
 )]

@@ -268,3 +268,163 @@ impl RefundResource {
         }
     }
 }
+
+/// A payout (打款) or withdrawal (提现) as the business API shows it and `payout.*`
+/// events carry it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PayoutResource {
+    /// paydesk's id (`pt_...`).
+    pub id: String,
+    /// `PAYOUT` (platform money) or `WITHDRAWAL` (a user's or seller's balance).
+    pub kind: String,
+    /// Your payout number (the idempotency key).
+    pub business_payout_no: String,
+    /// Our number at the provider (WeChat `out_bill_no`, Alipay `out_biz_no`), the same
+    /// on every retry.
+    pub payout_no: String,
+    /// `ACCEPTED`, `PROCESSING`, `WAIT_USER_CONFIRM`, `SUCCEEDED`, `FAILED` or `CANCELLED`.
+    pub status: String,
+    /// `wechatpay` or `alipay`.
+    pub provider: String,
+    /// The merchant account that sends the money.
+    pub merchant_account: String,
+    /// The recipient at the provider (openid, Alipay user id or login).
+    pub recipient: String,
+    /// Amount in minor units.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Shown to the recipient.
+    pub remark: String,
+    /// Where `payout.*` notifications go.
+    pub notify_url: String,
+    /// For a withdrawal: whose balance (`USER` or `SELLER`).
+    pub owner_kind: Option<String>,
+    /// For a withdrawal: the user or seller id.
+    pub owner_id: Option<String>,
+    /// WeChat's confirm-receipt data while `WAIT_USER_CONFIRM`: hand it to the user's
+    /// client to open the confirmation page.
+    pub package_info: Option<String>,
+    /// The provider's id of the transfer, once known.
+    pub provider_transfer_id: Option<String>,
+    /// Why it failed (the provider's code), when it did.
+    pub failure_code: Option<String>,
+    /// The provider's words about the failure.
+    pub failure_message: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC.
+    pub updated_at: String,
+    /// RFC 3339 UTC, once final.
+    pub finished_at: Option<String>,
+}
+
+impl PayoutResource {
+    /// The resource for a stored payout; `funding` is the ledger account it is funded
+    /// from (shown for withdrawals).
+    pub fn new(p: &paydesk_store::Payout, funding: Option<&paydesk_core::AccountRef>) -> Self {
+        let owner = funding
+            .filter(|_| p.kind == paydesk_core::PayoutKind::Withdrawal)
+            .map(|a| {
+                let kind = match a.kind() {
+                    paydesk_core::AccountKind::SellerAvailable => "SELLER",
+                    _ => "USER",
+                };
+                (kind.to_owned(), a.owner_id().to_owned())
+            });
+        PayoutResource {
+            id: p.id.clone(),
+            kind: p.kind.as_str().to_owned(),
+            business_payout_no: p.business_payout_no.clone(),
+            payout_no: p.payout_no.clone(),
+            status: p.status.as_str().to_owned(),
+            provider: p.provider.as_str().to_owned(),
+            merchant_account: p.merchant_account.clone(),
+            recipient: p.recipient.clone(),
+            amount_minor: p.amount.minor(),
+            currency: p.amount.currency().code().to_owned(),
+            remark: p.remark.clone(),
+            notify_url: p.notify_url.clone(),
+            owner_kind: owner.as_ref().map(|o| o.0.clone()),
+            owner_id: owner.map(|o| o.1),
+            package_info: p
+                .package_info
+                .clone()
+                .filter(|_| p.status == paydesk_core::PayoutStatus::WaitUserConfirm),
+            provider_transfer_id: p.provider_transfer_id.clone(),
+            failure_code: p.failure_code.clone(),
+            failure_message: p.failure_message.clone(),
+            created_at: rfc3339(p.created_at_ms),
+            updated_at: rfc3339(p.updated_at_ms),
+            finished_at: p.finished_at_ms.map(rfc3339),
+        }
+    }
+}
+
+/// A balance: what can be spent or withdrawn and what is held for transfers in flight.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BalanceResource {
+    /// `USER` or `SELLER`.
+    pub owner_kind: String,
+    /// The user or seller id.
+    pub owner_id: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Spendable or withdrawable now, minor units.
+    pub available_minor: i64,
+    /// Held (frozen) for withdrawals or payments in flight, minor units.
+    pub held_minor: i64,
+}
+
+/// One line of a balance's statement (newest first).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatementLineResource {
+    /// The journal entry.
+    pub entry_id: String,
+    /// Why the money moved: `SETTLEMENT`, `HOLD`, `RELEASE`, `WITHDRAWAL_DEBIT`, ...
+    pub entry_kind: String,
+    /// The business record (settlement number, payout id).
+    pub reference: String,
+    /// Signed minor units on the available balance.
+    pub amount_minor: i64,
+    /// The available balance right after, minor units.
+    pub balance_after_minor: i64,
+    /// The cursor: pass it as `before` for the next (older) page.
+    pub sequence: i64,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+/// A page of a statement.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatementResource {
+    /// The balance now.
+    pub balance: BalanceResource,
+    /// Lines of the available balance, newest first.
+    pub lines: Vec<StatementLineResource>,
+    /// Pass as `before` for the next page; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// A settlement of a paid order to its seller.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SettlementResource {
+    /// Your settlement number.
+    pub business_settlement_no: String,
+    /// The settled pay order.
+    pub pay_order_id: String,
+    /// The seller credited.
+    pub seller_id: String,
+    /// The order's amount, minor units.
+    pub gross_minor: i64,
+    /// What the platform kept, minor units.
+    pub commission_minor: i64,
+    /// What the seller received, minor units.
+    pub seller_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The journal entry that moved it.
+    pub entry_id: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}

@@ -113,6 +113,10 @@ pub struct Inner {
     pub query_schedule: RetrySchedule,
     /// Wakes the refund worker right after a commit that recorded a refund.
     pub refunds_wake: Notify,
+    /// Wakes the payout worker right after a commit that recorded a payout.
+    pub payouts_wake: Notify,
+    /// Parsed query schedule for transfers in flight.
+    pub payout_query_schedule: RetrySchedule,
     /// Where merchant accounts come from besides the database, for reloads.
     pub merchant_account_sources: crate::payments::stored_accounts::SourcesHolder,
     accounts: RwLock<Arc<MerchantAccounts>>,
@@ -137,6 +141,7 @@ impl AppState {
         let retry_schedule = config.retry_schedule()?;
         let public_url = config.effective_public_url();
         let query_schedule = config.query_schedule()?;
+        let payout_query_schedule = config.payout_query_schedule()?;
         Ok(AppState(Arc::new(Inner {
             store,
             master_key,
@@ -149,6 +154,8 @@ impl AppState {
             rules: crate::admin::engine::RulesHolder::default(),
             query_schedule,
             refunds_wake: Notify::new(),
+            payouts_wake: Notify::new(),
+            payout_query_schedule,
             merchant_account_sources: Default::default(),
             accounts: RwLock::new(Arc::new(MerchantAccounts::empty())),
             lines: Mutex::new(LineCache::default()),

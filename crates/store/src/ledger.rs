@@ -23,6 +23,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use paydesk_core::ledger::AccountRef;
+use paydesk_core::Currency;
 
 /// Most rows one page returns; larger limits are clamped.
 pub const MAX_PAGE: i64 = 500;
@@ -126,6 +127,15 @@ pub trait LedgerStore: Send + Sync {
 
     /// Up to `limit` open payouts whose next action is due at `now_ms`, oldest due first.
     async fn due_payouts(&self, now_ms: i64, limit: i64) -> Result<Vec<Payout>>;
+
+    /// What a business line's payouts and withdrawals in `currency` recorded on the
+    /// business day `day_no` total (see [`crate::DailyLimit`]); 0 for a day without any.
+    async fn payout_day_total(
+        &self,
+        business_line_id: &str,
+        currency: Currency,
+        day_no: i64,
+    ) -> Result<i64>;
 
     /// Up to `limit` payouts matching `filter`, newest first, strictly after the cursor
     /// `before` (the previous page's last `(created_at_ms, id)`).

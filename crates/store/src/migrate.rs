@@ -45,6 +45,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "reconciliation",
         include_str!("../migrations/sqlite/0007_reconciliation.sql"),
     ),
+    (
+        8,
+        "payouts",
+        include_str!("../migrations/sqlite/0008_payouts.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -82,6 +87,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "reconciliation",
         include_str!("../migrations/postgres/0007_reconciliation.sql"),
     ),
+    (
+        8,
+        "payouts",
+        include_str!("../migrations/postgres/0008_payouts.sql"),
+    ),
 ];
 const MYSQL: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/mysql/0001_core.sql")),
@@ -114,6 +124,11 @@ const MYSQL: &[(i64, &str, &str)] = &[
         7,
         "reconciliation",
         include_str!("../migrations/mysql/0007_reconciliation.sql"),
+    ),
+    (
+        8,
+        "payouts",
+        include_str!("../migrations/mysql/0008_payouts.sql"),
     ),
 ];
 

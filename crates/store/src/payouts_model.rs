@@ -40,6 +40,34 @@ pub struct NewPayout {
     pub funding: AccountRef,
     /// Creation time.
     pub created_at_ms: i64,
+    /// The business line's daily limit this payout counts against (`None`: no limit).
+    /// Checked and raised by a conditional update in the transaction that records it.
+    pub daily_limit: Option<DailyLimit>,
+}
+
+/// A daily limit on how much a business line sends out per currency: payouts and
+/// withdrawals recorded on `day_no` may total at most `limit_minor`. A payout counts from
+/// the moment it is recorded, whatever its end (conservative: a limit is never exceeded
+/// by money that moved, at the price of counting failed transfers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyLimit {
+    /// The business day (days since 1970-01-01 in China Standard Time, see
+    /// [`DailyLimit::day_no_of`]).
+    pub day_no: i64,
+    /// Most minor units the day may total, this payout included.
+    pub limit_minor: i64,
+}
+
+impl DailyLimit {
+    /// China Standard Time (UTC+8), the providers' business day, in milliseconds.
+    pub const DAY_OFFSET_MS: i64 = 8 * 3_600_000;
+
+    /// The business day of an instant (unix milliseconds).
+    pub fn day_no_of(at_ms: i64) -> i64 {
+        at_ms
+            .saturating_add(Self::DAY_OFFSET_MS)
+            .div_euclid(86_400_000)
+    }
 }
 
 /// A stored payout or withdrawal.
@@ -113,6 +141,12 @@ pub enum CreatePayoutOutcome {
     Insufficient {
         /// The account that could not cover it.
         account_id: String,
+    },
+    /// The payout would take its business line's day over [`NewPayout::daily_limit`];
+    /// nothing was written.
+    LimitExceeded {
+        /// The day's limit.
+        limit_minor: i64,
     },
 }
 

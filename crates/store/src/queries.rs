@@ -913,6 +913,9 @@ pub(crate) struct LedgerQueries {
     pub payout_by_no: String,
     pub update_payout: String,
     pub due_payouts: String,
+    pub open_day_total: String,
+    pub raise_day_total: String,
+    pub day_total: String,
 }
 
 impl LedgerQueries {
@@ -1028,6 +1031,21 @@ impl LedgerQueries {
                  AND status IN ('ACCEPTED', 'PROCESSING', 'WAIT_USER_CONFIRM') \
                  ORDER BY next_action_at_ms, id LIMIT ?"
             )),
+            open_day_total: q("INSERT INTO payout_day_totals \
+                 (business_line_id, currency, day_no, total_minor, updated_at_ms) \
+                 VALUES (?, ?, ?, 0, ?)"
+                .into()),
+            // `(amount, now, line, currency, day, amount, limit)`: the guard that keeps a
+            // day's total within its limit whatever runs at the same time (the row lock
+            // makes concurrent creations wait and re-check).
+            raise_day_total: q("UPDATE payout_day_totals \
+                 SET total_minor = total_minor + ?, updated_at_ms = ? \
+                 WHERE business_line_id = ? AND currency = ? AND day_no = ? \
+                 AND total_minor + ? <= ?"
+                .into()),
+            day_total: q("SELECT total_minor FROM payout_day_totals \
+                 WHERE business_line_id = ? AND currency = ? AND day_no = ?"
+                .into()),
         }
     }
 

@@ -508,6 +508,16 @@ macro_rules! impl_ledger {
                 rows.iter().map(Self::payout_row).collect()
             }
 
+            async fn payout_day_total(
+                &self,
+                business_line_id: &str,
+                currency: Currency,
+                day_no: i64,
+            ) -> Result<i64> {
+                self.payouts_day_total(business_line_id, currency, day_no)
+                    .await
+            }
+
             async fn list_payouts(
                 &self,
                 filter: &PayoutFilter,

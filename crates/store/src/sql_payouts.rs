@@ -31,6 +31,9 @@ fn check_new_payout(p: &NewPayout) -> Result<()> {
     if p.amount.is_zero() {
         return Err(StoreError::Invalid("a payout of zero".into()));
     }
+    if p.daily_limit.is_some_and(|l| l.limit_minor < 0) {
+        return Err(StoreError::Invalid("a negative daily limit".into()));
+    }
     if p.amount.currency() != p.funding.currency() {
         return Err(StoreError::Invalid(format!(
             "payout in {} funded from a {} account",
@@ -197,6 +200,22 @@ macro_rules! impl_payouts {
                         .ok_or_else(|| {
                             StoreError::Invalid("the funding account was not opened".into())
                         })?;
+                if let Some(limit) = &p.daily_limit {
+                    // Opened on its own, before the transaction (like ledger accounts): a
+                    // unique violation only means another request opened it first.
+                    let r = sqlx::query(&l.open_day_total)
+                        .bind(&p.business_line_id)
+                        .bind(p.amount.currency().code())
+                        .bind(limit.day_no)
+                        .bind(p.created_at_ms)
+                        .execute(self.w())
+                        .await;
+                    match r {
+                        Ok(_) => {}
+                        Err(e) if is_unique_violation(&e) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 let mut tx = self.write_tx().await?;
                 let key = sqlx::query(&l.insert_payout_key)
                     .bind(&p.business_line_id)
@@ -262,6 +281,24 @@ macro_rules! impl_payouts {
                         )))
                     }
                     Err(e) => return Err(e.into()),
+                }
+                if let Some(limit) = &p.daily_limit {
+                    let raised = sqlx::query(&l.raise_day_total)
+                        .bind(p.amount.minor())
+                        .bind(p.created_at_ms)
+                        .bind(&p.business_line_id)
+                        .bind(p.amount.currency().code())
+                        .bind(limit.day_no)
+                        .bind(p.amount.minor())
+                        .bind(limit.limit_minor)
+                        .execute(&mut *tx)
+                        .await?;
+                    if raised.rows_affected() != 1 {
+                        drop(tx);
+                        return Ok(CreatePayoutOutcome::LimitExceeded {
+                            limit_minor: limit.limit_minor,
+                        });
+                    }
                 }
                 if let Some(h) = hold {
                     match self.ledger_post_tx(&mut tx, h, &accounts).await? {
@@ -372,6 +409,21 @@ macro_rules! impl_payouts {
                 let now = self.payout_tx(&mut tx, id).await?;
                 tx.commit().await?;
                 Ok(Transition::Applied(now))
+            }
+
+            pub(crate) async fn payouts_day_total(
+                &self,
+                business_line_id: &str,
+                currency: Currency,
+                day_no: i64,
+            ) -> Result<i64> {
+                let row = sqlx::query(&self.q.ledger.day_total)
+                    .bind(business_line_id)
+                    .bind(currency.code())
+                    .bind(day_no)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map_or(Ok(0), |r| Self::i(&r, "total_minor"))
             }
 
             pub(crate) async fn payouts_list(

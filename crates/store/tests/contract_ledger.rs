@@ -72,6 +72,7 @@ fn new_payout(kind: PayoutKind, no: &str, funding: AccountRef, minor: i64) -> Ne
         notify_url: "https://bl.example/notify".into(),
         funding,
         created_at_ms: 10,
+        daily_limit: None,
     }
 }
 
@@ -602,6 +603,78 @@ async fn concurrent_withdrawals_never_overdraw(_store: Arc<dyn Store>, url: Stri
     assert_eq!(assert_consistent(l, &d.held_twin().unwrap()).await, AMOUNT);
 }
 
+/// 40 concurrent payouts and withdrawals against a daily limit that covers 10: exactly
+/// 10 are recorded, the day total is exactly the limit, and a refused withdrawal holds
+/// nothing; the next day starts again from zero.
+async fn daily_limit_holds_under_concurrency(_store: Arc<dyn Store>, url: String) {
+    let store = connect(&url, 40).await.expect("second pool");
+    const AMOUNT: i64 = 300;
+    let l = store.ledger();
+    fund_user(l, "u-lim", 40 * AMOUNT, "fund-lim").await;
+    let u = user("u-lim");
+    let funding = AccountRef::platform_funding(BL, Currency::CNY).unwrap();
+    let day = DailyLimit::day_no_of(10);
+    let limit = DailyLimit {
+        day_no: day,
+        limit_minor: 10 * AMOUNT,
+    };
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        let (u, funding) = (u.clone(), funding.clone());
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let mut w = new_payout(PayoutKind::Withdrawal, &format!("lw-{i}"), u, AMOUNT);
+                w.daily_limit = Some(limit);
+                store.ledger().create_withdrawal(&w, &hold_for(&w)).await
+            } else {
+                let mut p = new_payout(PayoutKind::Payout, &format!("lp-{i}"), funding, AMOUNT);
+                p.daily_limit = Some(limit);
+                store.ledger().create_payout(&p).await
+            }
+        }));
+    }
+    let (mut ok, mut over, mut held) = (0, 0, 0);
+    for t in tasks {
+        match t.await.unwrap().expect("no store error") {
+            CreatePayoutOutcome::Created(p) => {
+                ok += 1;
+                if p.kind == PayoutKind::Withdrawal {
+                    held += AMOUNT;
+                }
+            }
+            CreatePayoutOutcome::LimitExceeded { limit_minor } => {
+                assert_eq!(limit_minor, 10 * AMOUNT);
+                over += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, over), (10, 30));
+    assert_eq!(
+        l.payout_day_total(BL, Currency::CNY, day).await.unwrap(),
+        10 * AMOUNT
+    );
+    assert_eq!(assert_consistent(l, &u.held_twin().unwrap()).await, held);
+    assert_eq!(assert_consistent(l, &u).await, 40 * AMOUNT - held);
+    // The next business day has its own total.
+    let mut p = new_payout(PayoutKind::Payout, "lp-next-day", funding, AMOUNT);
+    p.daily_limit = Some(DailyLimit {
+        day_no: day + 1,
+        ..limit
+    });
+    assert!(matches!(
+        l.create_payout(&p).await.unwrap(),
+        CreatePayoutOutcome::Created(_)
+    ));
+    assert_eq!(
+        l.payout_day_total(BL, Currency::CNY, day + 1)
+            .await
+            .unwrap(),
+        AMOUNT
+    );
+}
+
 async fn accounts_open_once_under_concurrency(store: Arc<dyn Store>) {
     let seller = AccountRef::seller("s-race", Currency::JPY).unwrap();
     let mut tasks = Vec::new();
@@ -640,6 +713,15 @@ macro_rules! concurrency {
                     return;
                 };
                 super::super::concurrent_withdrawals_never_overdraw(db.store, db.url).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn daily_limit_holds_under_concurrency() {
+                let Some(db) = paydesk_store::testing::fresh($backend).await.expect("test database")
+                else {
+                    return;
+                };
+                super::super::daily_limit_holds_under_concurrency(db.store, db.url).await;
             }
         }
     )*};

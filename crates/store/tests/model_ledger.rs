@@ -202,6 +202,7 @@ fn new_payout(kind: PayoutKind, no: String, funding: AccountRef, minor: i64, at:
         notify_url: "https://bl.example/n".into(),
         funding,
         created_at_ms: at,
+        daily_limit: None,
     }
 }
 
@@ -269,6 +270,9 @@ async fn run(ops: Vec<Op>) {
                         assert!(available < amount, "refused {amount} of {available}");
                         w.model.entry(seller(s)).or_default();
                         w.model.entry(seller(s).held_twin().unwrap()).or_default();
+                    }
+                    CreatePayoutOutcome::LimitExceeded { .. } => {
+                        unreachable!("no daily limit is given")
                     }
                 }
             }

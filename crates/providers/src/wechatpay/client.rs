@@ -573,6 +573,19 @@ impl WechatPayClient {
         map::transfer_status(OP, &b)
     }
 
+    /// `POST /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}/cancel`
+    /// (no body): withdraws a transfer waiting for the user's confirmation. The answer
+    /// (`CANCELING` or `CANCELLED`) only says the request was accepted.
+    pub async fn cancel_transfer(&self, payout_no: &str) -> Result<TransferStatus, ProviderError> {
+        const OP: &str = "cancel_transfer";
+        let path = format!(
+            "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{}/cancel",
+            path_segment(payout_no)?
+        );
+        let b: TransferBill = self.call_json(OP, Method::Post, &path, None::<&()>).await?;
+        map::transfer_status(OP, &b)
+    }
+
     /// `GET /v3/bill/tradebill`, then the file at `download_url` (signed request,
     /// unsigned answer), checked against the SHA1 in the signed first answer.
     pub async fn download_trade_bill(&self, req: &BillRequest) -> Result<BillFile, ProviderError> {
@@ -753,6 +766,10 @@ impl PaymentProvider for WechatPayClient {
 
     async fn query_transfer(&self, payout_no: &str) -> Result<TransferStatus, ProviderError> {
         WechatPayClient::query_transfer(self, payout_no).await
+    }
+
+    async fn cancel_transfer(&self, payout_no: &str) -> Result<TransferStatus, ProviderError> {
+        WechatPayClient::cancel_transfer(self, payout_no).await
     }
 
     fn parse_notification(

@@ -209,6 +209,11 @@ async fn query_close_refund_transfer() {
             r#"{"mch_id":"1900000001","out_bill_no":"P1","state":"FAIL","fail_reason":"PAYEE_ACCOUNT_ABNORMAL","transfer_amount":500}"#,
             false,
         ),
+        "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/P1/cancel" => signed(
+            200,
+            r#"{"out_bill_no":"P1","transfer_bill_no":"1330000071100999991182020050700019480001","state":"CANCELING","update_time":"2024-01-01T10:10:00+08:00"}"#,
+            false,
+        ),
         _ => signed(404, r#"{"code":"NOT_FOUND","message":"no such path"}"#, false),
     })
     .await;
@@ -276,6 +281,16 @@ async fn query_close_refund_transfer() {
     let t = c.query_transfer("P1").await.unwrap();
     assert_eq!(t.state, TransferState::Failed);
     assert_eq!(t.fail_reason.as_deref(), Some("PAYEE_ACCOUNT_ABNORMAL"));
+    // Cancel: a signed POST with an empty body; CANCELING is not final yet.
+    let t = PaymentProvider::cancel_transfer(&c, "P1").await.unwrap();
+    assert_eq!(t.state, TransferState::Cancelling);
+    assert_eq!(t.finished_at, None);
+    let last = seen.lock().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last.path_and_query,
+        "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/P1/cancel"
+    );
+    assert!(last.body.is_empty());
 }
 
 #[tokio::test]

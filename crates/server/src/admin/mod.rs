@@ -17,6 +17,7 @@ pub mod engine;
 pub mod lookup;
 pub mod merchant_accounts;
 pub mod operators;
+pub mod payouts;
 pub mod reconciliation;
 pub mod rules_api;
 pub mod session;
@@ -69,6 +70,8 @@ pub fn api_router() -> Router<AppState> {
             "/business-lines/{id}/rotate-secret",
             post(business_lines::rotate),
         )
+        .route("/payouts", get(payouts::list))
+        .route("/payouts/{id}/retry", post(payouts::retry))
         .route("/dashboard", get(dashboard::dashboard))
         .route("/audit", get(dashboard::audit))
         .route(

@@ -1,7 +1,9 @@
 //! The business API under `/v1`, authenticated by the business-line signature.
 
+pub mod ledger;
 pub mod notifications;
 pub mod pay_orders;
+pub mod payouts;
 pub mod refunds;
 
 use crate::error::{ApiError, ApiResult};

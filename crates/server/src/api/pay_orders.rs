@@ -57,7 +57,7 @@ pub struct CreatePayOrderRequest {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-fn check_len(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
+pub(crate) fn check_len(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
     let n = value.chars().count();
     if n == 0 || n > max_chars {
         return Err(ApiError::invalid(format!(
@@ -72,7 +72,7 @@ fn check_len(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
     Ok(())
 }
 
-fn check_url(field: &str, value: &str, caller: &Caller) -> ApiResult<String> {
+pub(crate) fn check_url(field: &str, value: &str, caller: &Caller) -> ApiResult<String> {
     let url = urls::normalize(value).map_err(|e| ApiError::invalid(format!("{field}: {e}")))?;
     if !caller.0.allows_url(&url) {
         return Err(ApiError::new(

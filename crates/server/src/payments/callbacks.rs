@@ -187,9 +187,19 @@ async fn handle(
                 }
             }
         }
-        NotificationEvent::Transfer(_) => {
-            record.outcome = "IGNORED: transfer".into();
-            true
+        NotificationEvent::Transfer(ts) => {
+            // Only a hint: the payout is queried, and the provider's answer decides.
+            match crate::payouts::on_notification(state, account, &ts).await {
+                Ok(()) => {
+                    record.outcome = "APPLIED: TRANSFER".into();
+                    true
+                }
+                Err(why) => {
+                    tracing::warn!(payout_no = %ts.payout_no, outcome = %why, "transfer callback not applied");
+                    record.outcome = why;
+                    false
+                }
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod attempts;
 pub mod dispatcher;
 pub mod expiry;
 pub mod nonces;
+pub mod payouts;
 pub mod reconcile;
 pub mod refunds;
 pub mod rules;
@@ -36,6 +37,7 @@ pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinH
         tokio::spawn(nonces::run(state.clone(), shutdown.clone())),
         tokio::spawn(attempts::run(state.clone(), shutdown.clone())),
         tokio::spawn(refunds::run(state.clone(), shutdown.clone())),
+        tokio::spawn(payouts::run(state.clone(), shutdown.clone())),
         tokio::spawn(rules::run(state.clone(), shutdown.clone())),
         tokio::spawn(accounts::run(state.clone(), shutdown)),
     ]);
