@@ -60,3 +60,22 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] with the message
+/// `message` builds; any other error stays a [`StoreError::Database`].
+pub(crate) trait ConflictOnUnique<T> {
+    /// `Err(Conflict(message()))` on a unique violation, otherwise `self` converted.
+    fn conflict_on_unique(self, message: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> ConflictOnUnique<T> for std::result::Result<T, sqlx::Error> {
+    fn conflict_on_unique(self, message: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(message())
+            } else {
+                e.into()
+            }
+        })
+    }
+}

@@ -2,7 +2,7 @@
 //! backend like `sql_store.rs` (whose `Store` impl delegates here). Key material arrives
 //! sealed; nothing here sees a secret in clear.
 
-use crate::error::{is_unique_violation, Result, StoreError};
+use crate::error::{ConflictOnUnique, Result, StoreError};
 use crate::*;
 use paydesk_core::Provider;
 use sqlx::mysql::{MySql, MySqlRow};
@@ -47,7 +47,7 @@ macro_rules! impl_accounts {
                 tx: &mut Transaction<'static, $db>,
                 k: &MerchantAccountKey,
             ) -> Result<()> {
-                let r = sqlx::query(&self.q.accounts.insert_key)
+                sqlx::query(&self.q.accounts.insert_key)
                     .bind(&k.account_id)
                     .bind(k.key_version)
                     .bind(&k.wrapped_data_key)
@@ -55,15 +55,14 @@ macro_rules! impl_accounts {
                     .bind(k.created_at_ms)
                     .bind(k.retired_at_ms)
                     .execute(&mut **tx)
-                    .await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-                        "merchant account `{}` already has key version {}",
-                        k.account_id, k.key_version
-                    ))),
-                    Err(e) => Err(e.into()),
-                }
+                    .await
+                    .conflict_on_unique(|| {
+                        format!(
+                            "merchant account `{}` already has key version {}",
+                            k.account_id, k.key_version
+                        )
+                    })?;
+                Ok(())
             }
 
             pub(crate) async fn accounts_audit_tx(
@@ -96,7 +95,7 @@ macro_rules! impl_accounts {
                     )));
                 }
                 let mut tx = self.write_tx().await?;
-                let r = sqlx::query(&self.q.accounts.insert_account)
+                sqlx::query(&self.q.accounts.insert_account)
                     .bind(&a.id)
                     .bind(a.provider.as_str())
                     .bind(a.status.as_str())
@@ -105,17 +104,10 @@ macro_rules! impl_accounts {
                     .bind(a.updated_at_ms)
                     .bind(a.version)
                     .execute(&mut *tx)
-                    .await;
-                match r {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(StoreError::Conflict(format!(
-                            "a merchant account with id `{}` already exists",
-                            a.id
-                        )))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                    .await
+                    .conflict_on_unique(|| {
+                        format!("a merchant account with id `{}` already exists", a.id)
+                    })?;
                 self.accounts_insert_key_tx(&mut tx, key).await?;
                 self.accounts_audit_tx(&mut tx, audit).await?;
                 tx.commit().await?;

@@ -8,7 +8,7 @@
 //! so attempts, payments, refunds and closes of one order are serialised on every backend (see `PaymentQueries` for why later reads then see what
 //! the previous holder committed).
 
-use crate::error::{is_unique_violation, Result, StoreError};
+use crate::error::{is_unique_violation, ConflictOnUnique, Result, StoreError};
 use crate::*;
 use paydesk_core::transition::StateMachine;
 use paydesk_core::{
@@ -206,22 +206,15 @@ macro_rules! impl_payments {
                 r: &Refund,
             ) -> Result<()> {
                 let p = &self.q.payments;
-                let no = sqlx::query(&p.insert_refund_no)
+                sqlx::query(&p.insert_refund_no)
                     .bind(&r.refund_no)
                     .bind(&r.id)
                     .bind(r.created_at_ms)
                     .execute(&mut **tx)
-                    .await;
-                match no {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(StoreError::Conflict(format!(
-                            "refund number `{}` was already used",
-                            r.refund_no
-                        )))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                    .await
+                    .conflict_on_unique(|| {
+                        format!("refund number `{}` was already used", r.refund_no)
+                    })?;
                 Self::bind_refund(sqlx::query(&p.insert_refund), &r)
                     .execute(&mut **tx)
                     .await?;
@@ -285,22 +278,15 @@ macro_rules! impl_payments {
                         &row,
                     )?));
                 }
-                let key = sqlx::query(&p.insert_attempt_key)
+                sqlx::query(&p.insert_attempt_key)
                     .bind(&a.attempt_no)
                     .bind(&a.pay_order_id)
                     .bind(a.created_at_ms)
                     .execute(&mut *tx)
-                    .await;
-                match key {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(StoreError::Conflict(format!(
-                            "attempt number `{}` was already used",
-                            a.attempt_no
-                        )))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                    .await
+                    .conflict_on_unique(|| {
+                        format!("attempt number `{}` was already used", a.attempt_no)
+                    })?;
                 let attempt = Attempt {
                     id: a.id.clone(),
                     pay_order_id: a.pay_order_id.clone(),
@@ -321,19 +307,15 @@ macro_rules! impl_payments {
                     updated_at_ms: a.created_at_ms,
                     version: 0,
                 };
-                let r = Self::bind_attempt(sqlx::query(&p.insert_attempt), &attempt)
+                Self::bind_attempt(sqlx::query(&p.insert_attempt), &attempt)
                     .execute(&mut *tx)
-                    .await;
-                match r {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(StoreError::Conflict(format!(
+                    .await
+                    .conflict_on_unique(|| {
+                        format!(
                             "attempt id `{}` or number `{}` was already used",
                             a.id, a.attempt_no
-                        )))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                        )
+                    })?;
                 tx.commit().await?;
                 Ok(CreateAttemptOutcome::Created(attempt))
             }
@@ -806,17 +788,11 @@ macro_rules! impl_payments {
             }
 
             pub(crate) async fn pay_insert_callback(&self, c: &RawCallback) -> Result<()> {
-                let r = Self::bind_callback(sqlx::query(&self.q.payments.insert_callback), c)
+                Self::bind_callback(sqlx::query(&self.q.payments.insert_callback), c)
                     .execute(self.w())
-                    .await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-                        "callback id `{}` was already used",
-                        c.id
-                    ))),
-                    Err(e) => Err(e.into()),
-                }
+                    .await
+                    .conflict_on_unique(|| format!("callback id `{}` was already used", c.id))?;
+                Ok(())
             }
 
             pub(crate) async fn pay_callbacks_for_order(

@@ -2,7 +2,7 @@
 //! methods in `sql_ledger.rs` delegate here). A withdrawal's hold, and every payout's
 //! terminal entry, are posted through the ledger in the same transaction as the record.
 
-use crate::error::{is_unique_violation, Result, StoreError};
+use crate::error::{is_unique_violation, ConflictOnUnique, Result, StoreError};
 use crate::sql_ledger::{check_len, page, TxPost};
 use crate::sql_store::corrupt;
 use crate::*;
@@ -241,7 +241,7 @@ macro_rules! impl_payouts {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                let r = sqlx::query(&l.insert_payout)
+                sqlx::query(&l.insert_payout)
                     .bind(&p.id)
                     .bind(p.kind.as_str())
                     .bind(&p.business_line_id)
@@ -271,17 +271,13 @@ macro_rules! impl_payouts {
                     .bind(None::<i64>)
                     .bind(0i64)
                     .execute(&mut *tx)
-                    .await;
-                match r {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(StoreError::Conflict(format!(
+                    .await
+                    .conflict_on_unique(|| {
+                        format!(
                             "payout number or id of `{}` already used",
                             p.business_payout_no
-                        )))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                        )
+                    })?;
                 if let Some(limit) = &p.daily_limit {
                     let raised = sqlx::query(&l.raise_day_total)
                         .bind(p.amount.minor())

@@ -37,20 +37,41 @@ fn page(limit: i64) -> i64 {
     limit.clamp(1, MAX_PAGE)
 }
 
+/// The outcome of a conditional update that changed `changed` rows, given its record as
+/// read after it: applied only when exactly one row changed and the record is there.
+fn outcome<T>(changed: u64, now: Option<T>) -> Transition<T> {
+    match (changed, now) {
+        (1, Some(x)) => Transition::Applied(x),
+        (_, now) => Transition::Refused(now),
+    }
+}
+
 macro_rules! impl_reconciliation {
     ($store:ty, $db:ty, $row:ty) => {
         impl $store {
+            /// Column `col` read by `parse`; a value it refuses is a corrupt `what`.
+            fn parsed<T>(
+                row: &$row,
+                col: &str,
+                what: &str,
+                parse: fn(&str) -> Option<T>,
+            ) -> Result<T> {
+                let text = Self::s(row, col)?;
+                parse(&text).ok_or_else(|| corrupt(what, &text))
+            }
+
             fn run_row(row: &$row) -> Result<ReconciliationRun> {
-                let provider = Self::s(row, "provider")?;
-                let status = Self::s(row, "status")?;
                 Ok(ReconciliationRun {
                     id: Self::s(row, "id")?,
                     bill_date: Self::s(row, "bill_date")?,
                     merchant_account: Self::s(row, "merchant_account")?,
-                    provider: Provider::parse(&provider)
-                        .ok_or_else(|| corrupt("provider", &provider))?,
-                    status: RunStatus::parse(&status)
-                        .ok_or_else(|| corrupt("reconciliation run status", &status))?,
+                    provider: Self::parsed(row, "provider", "provider", Provider::parse)?,
+                    status: Self::parsed(
+                        row,
+                        "status",
+                        "reconciliation run status",
+                        RunStatus::parse,
+                    )?,
                     currency: currency(&Self::s(row, "currency")?)?,
                     totals: RunTotals {
                         provider_count: Self::i(row, "provider_count")?,
@@ -78,18 +99,18 @@ macro_rules! impl_reconciliation {
             }
 
             fn difference_row(row: &$row) -> Result<Difference> {
-                let kind = Self::s(row, "kind")?;
-                let record_kind = Self::s(row, "record_kind")?;
-                let state = Self::s(row, "state")?;
                 Ok(Difference {
                     id: Self::s(row, "id")?,
                     run_id: Self::s(row, "run_id")?,
                     bill_date: Self::s(row, "bill_date")?,
                     merchant_account: Self::s(row, "merchant_account")?,
-                    kind: DifferenceKind::parse(&kind)
-                        .ok_or_else(|| corrupt("difference kind", &kind))?,
-                    record_kind: RecordKind::parse(&record_kind)
-                        .ok_or_else(|| corrupt("difference record kind", &record_kind))?,
+                    kind: Self::parsed(row, "kind", "difference kind", DifferenceKind::parse)?,
+                    record_kind: Self::parsed(
+                        row,
+                        "record_kind",
+                        "difference record kind",
+                        RecordKind::parse,
+                    )?,
                     attempt_no: Self::s(row, "attempt_no")?,
                     refund_no: Self::os(row, "refund_no")?,
                     provider_txn_id: Self::os(row, "provider_txn_id")?,
@@ -101,8 +122,7 @@ macro_rules! impl_reconciliation {
                     provider_status: Self::os(row, "provider_status")?,
                     paydesk_status: Self::os(row, "paydesk_status")?,
                     source: Self::os(row, "source")?,
-                    state: DifferenceState::parse(&state)
-                        .ok_or_else(|| corrupt("difference state", &state))?,
+                    state: Self::parsed(row, "state", "difference state", DifferenceState::parse)?,
                     resolution: Self::os(row, "resolution")?,
                     resolved_by: Self::os(row, "resolved_by")?,
                     resolved_at_ms: Self::oi(row, "resolved_at_ms")?,
@@ -294,11 +314,26 @@ macro_rules! impl_reconciliation {
                     .bind(expected_version)
                     .execute(self.w())
                     .await?;
-                let now = self.recon_run(run_id).await?;
-                Ok(match (changed.rows_affected(), now) {
-                    (1, Some(run)) => Transition::Applied(run),
-                    (_, now) => Transition::Refused(now),
-                })
+                Ok(outcome(
+                    changed.rows_affected(),
+                    self.recon_run(run_id).await?,
+                ))
+            }
+
+            /// The rows `sql` (a day query) selects for `account` in `from_ms..to_ms`.
+            async fn recon_day_rows(
+                &self,
+                sql: &str,
+                account: &str,
+                from_ms: i64,
+                to_ms: i64,
+            ) -> Result<Vec<$row>> {
+                Ok(sqlx::query(sql)
+                    .bind(account)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn recon_run(&self, id: &str) -> Result<Option<ReconciliationRun>> {
@@ -335,16 +370,7 @@ macro_rules! impl_reconciliation {
                     drop(tx);
                     return Ok(Transition::Refused(self.recon_difference(&r.id).await?));
                 }
-                let a = &r.audit;
-                sqlx::query(&self.q.accounts.insert_audit)
-                    .bind(&a.id)
-                    .bind(a.at_ms)
-                    .bind(&a.actor)
-                    .bind(&a.action)
-                    .bind(&a.target)
-                    .bind(&a.details_json)
-                    .execute(&mut *tx)
-                    .await?;
+                self.accounts_audit_tx(&mut tx, &r.audit).await?;
                 let row = sqlx::query(&self.q.reconciliation.difference_by_id)
                     .bind(&r.id)
                     .fetch_one(&mut *tx)
@@ -369,11 +395,10 @@ macro_rules! impl_reconciliation {
                     .bind(expected_version)
                     .execute(self.w())
                     .await?;
-                let now = self.recon_difference(id).await?;
-                Ok(match (changed.rows_affected(), now) {
-                    (1, Some(d)) => Transition::Applied(d),
-                    (_, now) => Transition::Refused(now),
-                })
+                Ok(outcome(
+                    changed.rows_affected(),
+                    self.recon_difference(id).await?,
+                ))
             }
         }
 
@@ -473,11 +498,8 @@ macro_rules! impl_reconciliation {
             ) -> Result<Vec<PaydeskRecord>> {
                 let r = &self.q.reconciliation;
                 let mut out = Vec::new();
-                for row in sqlx::query(&r.day_attempts)
-                    .bind(account)
-                    .bind(from_ms)
-                    .bind(to_ms)
-                    .fetch_all(&self.pool)
+                for row in self
+                    .recon_day_rows(&r.day_attempts, account, from_ms, to_ms)
                     .await?
                 {
                     let a = Self::attempt_row(&row)?;
@@ -493,11 +515,8 @@ macro_rules! impl_reconciliation {
                         at_ms: a.paid_at_ms,
                     });
                 }
-                for row in sqlx::query(&r.day_refunds)
-                    .bind(account)
-                    .bind(from_ms)
-                    .bind(to_ms)
-                    .fetch_all(&self.pool)
+                for row in self
+                    .recon_day_rows(&r.day_refunds, account, from_ms, to_ms)
                     .await?
                 {
                     let f = Self::refund_row(&row)?;

@@ -1,7 +1,7 @@
 //! Rule set versions, operators, sessions and the decision sample, stamped out per
 //! backend like `sql_store.rs` (whose `Store` impl delegates here).
 
-use crate::error::{is_unique_violation, Result, StoreError};
+use crate::error::{is_unique_violation, ConflictOnUnique, Result, StoreError};
 use crate::*;
 use sqlx::mysql::MySqlRow;
 use sqlx::postgres::PgRow;
@@ -158,7 +158,7 @@ macro_rules! impl_rules {
             }
 
             pub(crate) async fn ops_insert(&self, o: &Operator) -> Result<()> {
-                let r = sqlx::query(&self.q.rules.insert_operator)
+                sqlx::query(&self.q.rules.insert_operator)
                     .bind(&o.id)
                     .bind(&o.name)
                     .bind(o.role.as_str())
@@ -166,15 +166,11 @@ macro_rules! impl_rules {
                     .bind(o.status.as_str())
                     .bind(o.created_at_ms)
                     .execute(self.w())
-                    .await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-                        "an operator named `{}` already exists",
-                        o.name
-                    ))),
-                    Err(e) => Err(e.into()),
-                }
+                    .await
+                    .conflict_on_unique(|| {
+                        format!("an operator named `{}` already exists", o.name)
+                    })?;
+                Ok(())
             }
 
             pub(crate) async fn ops_by_hash(&self, hash: &str) -> Result<Option<Operator>> {

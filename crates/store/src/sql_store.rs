@@ -2,7 +2,7 @@
 //! `impl_store!`. Everything inside the macro is written once; the three backends
 //! differ only in connection setup and how a write transaction begins.
 
-use crate::error::{is_unique_violation, Result, StoreError};
+use crate::error::{is_unique_violation, ConflictOnUnique, Result, StoreError};
 use crate::queries::Queries;
 use crate::*;
 use async_trait::async_trait;
@@ -467,7 +467,7 @@ macro_rules! impl_store {
             async fn insert_business_line(&self, l: &BusinessLine) -> Result<()> {
                 let prefixes = serde_json::to_string(&l.allowed_url_prefixes)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let r = sqlx::query(&self.q.insert_business_line)
+                sqlx::query(&self.q.insert_business_line)
                     .bind(&l.id)
                     .bind(&l.app_id)
                     .bind(&l.name)
@@ -478,15 +478,11 @@ macro_rules! impl_store {
                     .bind(l.created_at_ms)
                     .bind(l.created_at_ms)
                     .execute(self.w())
-                    .await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-                        "a business line named `{}` already exists",
-                        l.name
-                    ))),
-                    Err(e) => Err(e.into()),
-                }
+                    .await
+                    .conflict_on_unique(|| {
+                        format!("a business line named `{}` already exists", l.name)
+                    })?;
+                Ok(())
             }
 
             async fn business_line_by_app_id(&self, app_id: &str) -> Result<Option<BusinessLine>> {

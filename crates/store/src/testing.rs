@@ -4,7 +4,7 @@
 //! on stderr. With `PAYDESK_TEST_REQUIRE_SERVERS=1` (set by `.ci/run`) a missing URL
 //! is a test failure instead.
 
-use crate::{connect, Backend, Result, Store, StoreError};
+use crate::{connect, Backend, Result, Store, StoreError, TieredStore};
 use sqlx::Connection;
 use std::sync::Arc;
 
@@ -117,15 +117,60 @@ fn warn_untested(backend: Backend, var: &str) {
     );
 }
 
+/// A [`TieredStore`] over two fresh migrated SQLite databases, with nothing archived: it
+/// must behave exactly like its hot store.
+pub struct TieredDb {
+    /// The tiered store.
+    pub store: Arc<dyn Store>,
+    /// Its hot tier.
+    pub hot: Arc<dyn Store>,
+    /// Its cold tier.
+    pub cold: Arc<dyn Store>,
+}
+
+/// A fresh [`TieredDb`] (SQLite always runs, so this never skips).
+pub async fn fresh_tiered() -> Result<TieredDb> {
+    let sqlite = || async {
+        fresh(Backend::Sqlite)
+            .await?
+            .map(|db| db.store)
+            .ok_or_else(|| StoreError::Config("SQLite is always available".into()))
+    };
+    let (hot, cold) = (sqlite().await?, sqlite().await?);
+    Ok(TieredDb {
+        store: Arc::new(TieredStore::new(hot.clone(), cold.clone())),
+        hot,
+        cold,
+    })
+}
+
+/// What a case of [`backend_tests!`](crate::backend_tests) takes: the store, or the whole
+/// [`TestDb`] when it needs more (e.g. its URL, to open a second pool).
+impl From<TestDb> for Arc<dyn Store> {
+    fn from(db: TestDb) -> Self {
+        db.store
+    }
+}
+
 /// Stamps out one `#[tokio::test]` per backend module (`sqlite`, `postgres`, `mysql`) for
-/// each named `async fn name(store: Arc<dyn Store>)` of the calling test file, each on a
-/// fresh database (see [`fresh`]): `backend_tests!(case_a, case_b);`.
+/// each named `async fn name(store: Arc<dyn Store>)` (or `async fn name(db: TestDb)`) of
+/// the calling module, each on a fresh database (see [`fresh`]):
+/// `backend_tests!(case_a, case_b);`.
+///
+/// `backend_tests!(tiered: case_a, case_b);` stamps out, in the calling module itself
+/// (conventionally `mod tiered { ... }`), one `#[tokio::test]` per named
+/// `async fn name(store: Arc<dyn Store>)` of its parent module, each on a fresh
+/// [`TieredDb`] (see [`fresh_tiered`]).
 #[macro_export]
 macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@backend sqlite, $crate::Backend::Sqlite, $($name),*);
-        $crate::backend_tests!(@backend postgres, $crate::Backend::Postgres, $($name),*);
-        $crate::backend_tests!(@backend mysql, $crate::Backend::MySql, $($name),*);
+    (tiered: $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let db = $crate::testing::fresh_tiered().await.expect("tiered test databases");
+                super::$name(db.store).await;
+            }
+        )*
     };
     (@backend $module:ident, $backend:expr, $($name:ident),*) => {
         mod $module {
@@ -136,11 +181,193 @@ macro_rules! backend_tests {
                     else {
                         return;
                     };
-                    super::$name(db.store).await;
+                    super::$name(::std::convert::From::from(db)).await;
                 }
             )*
         }
     };
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@backend sqlite, $crate::Backend::Sqlite, $($name),*);
+        $crate::backend_tests!(@backend postgres, $crate::Backend::Postgres, $($name),*);
+        $crate::backend_tests!(@backend mysql, $crate::Backend::MySql, $($name),*);
+    };
+}
+
+/// Record builders shared by the contract tests: a business line, a waiting pay order, an
+/// attempt, a payment success, a business refund and the like, with fixed, unremarkable
+/// values (CNY, `wx-main` on WeChat Pay, orders created at [`CREATED_AT`](fixtures::CREATED_AT)
+/// expiring at [`EXPIRE_AT`](fixtures::EXPIRE_AT)). They panic on any unexpected outcome:
+/// they are for tests only.
+pub mod fixtures {
+    use crate::*;
+    use paydesk_core::{ids, Amount, Currency, EventType, Provider, RefundKind, RefundStatus};
+
+    /// When [`waiting_order`] creates its orders.
+    pub const CREATED_AT: i64 = 10_000;
+    /// When [`waiting_order`]'s orders expire.
+    pub const EXPIRE_AT: i64 = 1_000_000;
+
+    /// An active business line named `name` with fresh ids (not stored).
+    pub fn line(name: &str) -> BusinessLine {
+        BusinessLine {
+            id: ids::new_id(ids::BUSINESS_LINE),
+            app_id: ids::new_id(ids::APP),
+            name: name.to_owned(),
+            secret_ciphertext: "ciphertext".into(),
+            notify_url: "http://127.0.0.1:9/notify".into(),
+            allowed_url_prefixes: vec!["http://127.0.0.1:9/".into()],
+            status: BusinessLineStatus::Active,
+            created_at_ms: 1_000,
+        }
+    }
+
+    /// `minor` fen.
+    pub fn cny(minor: i64) -> Amount {
+        Amount::new(minor, Currency::CNY).unwrap()
+    }
+
+    /// A [`line`](fn@line) with a fresh name, stored.
+    pub async fn new_line(store: &dyn Store) -> BusinessLine {
+        let l = line(&ids::new_id("name"));
+        store.insert_business_line(&l).await.unwrap();
+        l
+    }
+
+    /// A new `WAITING` pay order of `amount_minor` fen for `line`, stored.
+    pub async fn waiting_order(
+        store: &dyn Store,
+        line: &BusinessLine,
+        amount_minor: i64,
+    ) -> PayOrder {
+        let o = NewPayOrder {
+            id: ids::new_id(ids::PAY_ORDER),
+            business_line_id: line.id.clone(),
+            business_order_no: ids::new_id("SO"),
+            amount: cny(amount_minor),
+            subject: "票 — ticket 🎫".into(),
+            buyer_id: Some("buyer-1".into()),
+            seller_id: None,
+            facts_json: "{}".into(),
+            metadata_json: "{}".into(),
+            notify_url: line.notify_url.clone(),
+            return_url: None,
+            checkout_token: ids::random_token::<32>(),
+            created_at_ms: CREATED_AT,
+            expire_at_ms: EXPIRE_AT,
+        };
+        match store.create_pay_order(&o).await.unwrap() {
+            CreateOutcome::Created(p) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An attempt at `order`'s whole amount with a fresh number, made at `at_ms` (not
+    /// stored).
+    pub fn new_attempt(order: &PayOrder, at_ms: i64) -> NewAttempt {
+        NewAttempt {
+            id: ids::new_id(ids::ATTEMPT),
+            pay_order_id: order.id.clone(),
+            attempt_no: ids::random_hex::<12>(),
+            merchant_account: "wx-main".into(),
+            provider: Provider::Wechatpay,
+            method: "WECHAT_PAY".into(),
+            product: "NATIVE".into(),
+            amount: order.amount,
+            created_at_ms: at_ms,
+            next_query_at_ms: at_ms + 5_000,
+        }
+    }
+
+    /// Stores `a`, which must be created (at most 10 attempts per order).
+    pub async fn attempt_created(store: &dyn Store, a: &NewAttempt) -> Attempt {
+        match store.create_attempt(a, 10).await.unwrap() {
+            CreateAttemptOutcome::Created(x) => x,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An outbox event of type `t` about `order` (not stored).
+    pub fn event(order: &PayOrder, t: EventType, at_ms: i64) -> NewEvent {
+        NewEvent {
+            id: ids::new_id(ids::EVENT),
+            business_line_id: order.business_line_id.clone(),
+            pay_order_id: Some(order.id.clone()),
+            event_type: t,
+            payload_json: format!(r#"{{"id":"{}","type":"{}"}}"#, order.id, t.as_str()),
+            notify_url: order.notify_url.clone(),
+            created_at_ms: at_ms,
+        }
+    }
+
+    /// The provider's word that `a` was paid `paid_minor`, recorded at `now_ms`, with the
+    /// automatic refund to record should it not be the order's payment.
+    pub fn success(order: &PayOrder, a: &Attempt, paid_minor: i64, now_ms: i64) -> PaymentSuccess {
+        PaymentSuccess {
+            attempt_id: a.id.clone(),
+            provider_txn_id: Some(format!("wx-{}", a.attempt_no)),
+            paid_amount_minor: paid_minor,
+            paid_at_ms: now_ms - 100,
+            now_ms,
+            paid_event: event(order, EventType::PayOrderPaid, now_ms),
+            auto_refund: NewRefund {
+                id: ids::new_id("rf"),
+                pay_order_id: order.id.clone(),
+                attempt_id: a.id.clone(),
+                refund_no: ids::random_hex::<12>(),
+                business_refund_no: None,
+                kind: RefundKind::Duplicate,
+                amount: Amount::new(paid_minor.max(0), a.amount.currency()).unwrap(),
+                reason: Some("not this order's payment".into()),
+                created_at_ms: now_ms,
+            },
+            hold_amount_mismatch: false,
+        }
+    }
+
+    /// A paid order of `amount_minor` (on a new line) and the attempt that paid it.
+    pub async fn paid_order(store: &dyn Store, amount_minor: i64) -> (PayOrder, Attempt) {
+        let l = new_line(store).await;
+        let o = waiting_order(store, &l, amount_minor).await;
+        let a = attempt_created(store, &new_attempt(&o, 11_000)).await;
+        match store
+            .record_payment_success(&success(&o, &a, amount_minor, 13_000))
+            .await
+            .unwrap()
+        {
+            PaymentOutcome::Paid { order, attempt } => (order, attempt),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A business refund of `minor` fen numbered `no` against `a` (not stored).
+    pub fn business_refund(order: &PayOrder, a: &Attempt, no: &str, minor: i64) -> NewRefund {
+        NewRefund {
+            id: ids::new_id("rf"),
+            pay_order_id: order.id.clone(),
+            attempt_id: a.id.clone(),
+            refund_no: ids::random_hex::<12>(),
+            business_refund_no: Some(no.to_owned()),
+            kind: RefundKind::Business,
+            amount: cny(minor),
+            reason: Some("buyer returned it".into()),
+            created_at_ms: 20_000,
+        }
+    }
+
+    /// Moves `r` to `status` at `now_ms`, counting a try and changing nothing else.
+    pub fn refund_to(r: &Refund, status: RefundStatus, now_ms: i64) -> RefundUpdate {
+        RefundUpdate {
+            expected_version: r.version,
+            status,
+            provider_refund_id: None,
+            count_try: true,
+            next_action_at_ms: None,
+            last_error: None,
+            succeeded_at_ms: None,
+            now_ms,
+            event: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,22 +3,9 @@
 //! `PAYDESK_TEST_MYSQL_URL` are set (`.ci/run` sets both and requires them).
 
 use paydesk_core::{ids, Amount, Currency, EventType, PayOrderStatus};
-use paydesk_store::testing::fresh;
+use paydesk_store::testing::fixtures::line;
 use paydesk_store::*;
 use std::sync::Arc;
-
-fn line(name: &str) -> BusinessLine {
-    BusinessLine {
-        id: ids::new_id(ids::BUSINESS_LINE),
-        app_id: ids::new_id(ids::APP),
-        name: name.to_owned(),
-        secret_ciphertext: "ciphertext".into(),
-        notify_url: "http://127.0.0.1:9/notify".into(),
-        allowed_url_prefixes: vec!["http://127.0.0.1:9/".into()],
-        status: BusinessLineStatus::Active,
-        created_at_ms: 1_000,
-    }
-}
 
 fn order(line_id: &str, no: &str, amount_minor: i64) -> NewPayOrder {
     NewPayOrder {
@@ -481,35 +468,15 @@ async fn expired_lease_can_be_taken_over(store: Arc<dyn Store>) {
         .unwrap());
 }
 
-macro_rules! contract {
-    ($backend_mod:ident, $backend:expr) => {
-        mod $backend_mod {
-            use super::*;
-            macro_rules! case {
-                ($name:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let Some(db) = fresh($backend).await.expect("test database") else {
-                            return;
-                        };
-                        super::$name(db.store).await;
-                    }
-                };
-            }
-            case!(migrate_is_idempotent);
-            case!(business_lines_round_trip);
-            case!(nonces_are_single_use);
-            case!(create_is_idempotent_per_business_line);
-            case!(concurrent_creates_make_one_order);
-            case!(close_is_conditional_and_writes_its_event);
-            case!(concurrent_closes_apply_once);
-            case!(expired_waiting_orders_are_found);
-            case!(outbox_lease_and_retry_cycle);
-            case!(expired_lease_can_be_taken_over);
-        }
-    };
-}
-
-contract!(sqlite, Backend::Sqlite);
-contract!(postgres, Backend::Postgres);
-contract!(mysql, Backend::MySql);
+paydesk_store::backend_tests!(
+    migrate_is_idempotent,
+    business_lines_round_trip,
+    nonces_are_single_use,
+    create_is_idempotent_per_business_line,
+    concurrent_creates_make_one_order,
+    close_is_conditional_and_writes_its_event,
+    concurrent_closes_apply_once,
+    expired_waiting_orders_are_found,
+    outbox_lease_and_retry_cycle,
+    expired_lease_can_be_taken_over,
+);

@@ -3,7 +3,6 @@
 //! `TieredStore`.
 
 use paydesk_core::{ids, Provider};
-use paydesk_store::testing::fresh;
 use paydesk_store::*;
 use std::sync::Arc;
 
@@ -327,46 +326,18 @@ async fn audit_entries_stand_alone(store: Arc<dyn Store>) {
     assert_eq!(log[0].details_json, "{\"provider\":\"wechatpay\"}");
 }
 
-macro_rules! contract {
-    ($backend_mod:ident, $backend:expr) => {
-        mod $backend_mod {
-            use super::*;
-            macro_rules! case {
-                ($name:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let Some(db) = fresh($backend).await.expect("test database") else {
-                            return;
-                        };
-                        super::$name(db.store).await;
-                    }
-                };
-            }
-            case!(accounts_insert_list_and_conflict);
-            case!(updates_are_conditional_and_audited);
-            case!(concurrent_updates_from_one_version_apply_once);
-            case!(audit_entries_stand_alone);
-        }
-    };
-}
-
-contract!(sqlite, Backend::Sqlite);
-contract!(postgres, Backend::Postgres);
-contract!(mysql, Backend::MySql);
+paydesk_store::backend_tests!(
+    accounts_insert_list_and_conflict,
+    updates_are_conditional_and_audited,
+    concurrent_updates_from_one_version_apply_once,
+    audit_entries_stand_alone,
+);
 
 /// Through a `TieredStore`: accounts live in hot.
 mod tiered {
-    use super::*;
-    macro_rules! case {
-        ($name:ident) => {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let hot = fresh(Backend::Sqlite).await.expect("hot").expect("sqlite");
-                let cold = fresh(Backend::Sqlite).await.expect("cold").expect("sqlite");
-                super::$name(Arc::new(TieredStore::new(hot.store, cold.store))).await;
-            }
-        };
-    }
-    case!(accounts_insert_list_and_conflict);
-    case!(updates_are_conditional_and_audited);
+    paydesk_store::backend_tests!(
+        tiered:
+        accounts_insert_list_and_conflict,
+        updates_are_conditional_and_audited,
+    );
 }

@@ -4,7 +4,6 @@
 use paydesk_core::{ids, AttemptFlag, AttemptStatus};
 use paydesk_store::archive::tier_of;
 use paydesk_store::generate::{historical_order, Rng};
-use paydesk_store::testing::fresh;
 use paydesk_store::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -197,14 +196,11 @@ paydesk_store::backend_tests!(
 
 /// Through a `TieredStore`: both live in hot.
 mod tiered {
-    use super::*;
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn rotation_through_tiers() {
-        let hot = fresh(Backend::Sqlite).await.expect("hot").expect("sqlite");
-        let cold = fresh(Backend::Sqlite).await.expect("cold").expect("sqlite");
-        super::rotation_is_conditional_and_keeps_the_old_secret_for_a_while(Arc::new(
-            TieredStore::new(hot.store, cold.store),
-        ))
-        .await;
+        let db = paydesk_store::testing::fresh_tiered()
+            .await
+            .expect("tiered test databases");
+        super::rotation_is_conditional_and_keeps_the_old_secret_for_a_while(db.store).await;
     }
 }

@@ -2,16 +2,13 @@
 //! against every backend (see `contract.rs` for the set-up), and through a `TieredStore`.
 
 use paydesk_core::ledger::{movements, AccountRef, EntryKind, JournalEntry};
-use paydesk_core::{ids, Amount, Currency, EventType, PayoutKind, PayoutStatus, Provider};
-use paydesk_store::testing::fresh;
+use paydesk_core::{ids, Currency, EventType, PayoutKind, PayoutStatus, Provider};
+use paydesk_store::testing::fixtures::cny;
+use paydesk_store::testing::TestDb;
 use paydesk_store::*;
 use std::sync::Arc;
 
 const BL: &str = "bl_ledger";
-
-fn cny(minor: i64) -> Amount {
-    Amount::new(minor, Currency::CNY).unwrap()
-}
 
 fn user(id: &str) -> AccountRef {
     AccountRef::user(id, Currency::CNY).unwrap()
@@ -533,9 +530,9 @@ async fn payouts_charge_funding_on_success_only(store: Arc<dyn Store>) {
     assert_consistent(l, &funding).await;
 }
 
-async fn concurrent_withdrawals_never_overdraw(_store: Arc<dyn Store>, url: String) {
+async fn concurrent_withdrawals_never_overdraw(db: TestDb) {
     // Its own pool, big enough that the withdrawals really run side by side.
-    let store = connect(&url, 40).await.expect("second pool");
+    let store = connect(&db.url, 40).await.expect("second pool");
     const AMOUNT: i64 = 700;
     let l = store.ledger();
     fund_user(l, "u-c", 10 * AMOUNT, "fund-c").await;
@@ -606,8 +603,8 @@ async fn concurrent_withdrawals_never_overdraw(_store: Arc<dyn Store>, url: Stri
 /// 40 concurrent payouts and withdrawals against a daily limit that covers 10: exactly
 /// 10 are recorded, the day total is exactly the limit, and a refused withdrawal holds
 /// nothing; the next day starts again from zero.
-async fn daily_limit_holds_under_concurrency(_store: Arc<dyn Store>, url: String) {
-    let store = connect(&url, 40).await.expect("second pool");
+async fn daily_limit_holds_under_concurrency(db: TestDb) {
+    let store = connect(&db.url, 40).await.expect("second pool");
     const AMOUNT: i64 = 300;
     let l = store.ledger();
     fund_user(l, "u-lim", 40 * AMOUNT, "fund-lim").await;
@@ -703,51 +700,19 @@ paydesk_store::backend_tests!(
 );
 
 /// 100 concurrent withdrawals on each backend (needs the URL for a bigger pool).
-macro_rules! concurrency {
-    ($($module:ident: $backend:expr),*) => {$(
-        mod $module {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn concurrent_withdrawals_never_overdraw() {
-                let Some(db) = paydesk_store::testing::fresh($backend).await.expect("test database")
-                else {
-                    return;
-                };
-                super::super::concurrent_withdrawals_never_overdraw(db.store, db.url).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn daily_limit_holds_under_concurrency() {
-                let Some(db) = paydesk_store::testing::fresh($backend).await.expect("test database")
-                else {
-                    return;
-                };
-                super::super::daily_limit_holds_under_concurrency(db.store, db.url).await;
-            }
-        }
-    )*};
-}
-
 mod concurrent {
-    concurrency!(
-        sqlite: paydesk_store::Backend::Sqlite,
-        postgres: paydesk_store::Backend::Postgres,
-        mysql: paydesk_store::Backend::MySql
+    use super::{concurrent_withdrawals_never_overdraw, daily_limit_holds_under_concurrency};
+    paydesk_store::backend_tests!(
+        concurrent_withdrawals_never_overdraw,
+        daily_limit_holds_under_concurrency,
     );
 }
 
 /// Through a `TieredStore`: the ledger lives in hot.
 mod tiered {
-    use super::*;
-    macro_rules! case {
-        ($name:ident) => {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let hot = fresh(Backend::Sqlite).await.expect("hot").expect("sqlite");
-                let cold = fresh(Backend::Sqlite).await.expect("cold").expect("sqlite");
-                super::$name(Arc::new(TieredStore::new(hot.store, cold.store))).await;
-            }
-        };
-    }
-    case!(posting_balances_and_is_idempotent);
-    case!(withdrawals_are_idempotent_and_updates_atomic);
+    paydesk_store::backend_tests!(
+        tiered:
+        posting_balances_and_is_idempotent,
+        withdrawals_are_idempotent_and_updates_atomic,
+    );
 }

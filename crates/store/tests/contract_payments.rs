@@ -4,118 +4,12 @@
 //! both and requires them).
 
 use paydesk_core::{
-    ids, Amount, AttemptFlag, AttemptStatus, Currency, EventType, PayOrderStatus, Provider,
-    RefundKind, RefundStatus,
+    ids, AttemptFlag, AttemptStatus, EventType, PayOrderStatus, Provider, RefundKind, RefundStatus,
 };
-use paydesk_store::testing::fresh;
+use paydesk_store::testing::fixtures::*;
+use paydesk_store::testing::{fresh_tiered, TieredDb};
 use paydesk_store::*;
 use std::sync::Arc;
-
-const CREATED_AT: i64 = 10_000;
-const EXPIRE_AT: i64 = 1_000_000;
-
-fn line(name: &str) -> BusinessLine {
-    BusinessLine {
-        id: ids::new_id(ids::BUSINESS_LINE),
-        app_id: ids::new_id(ids::APP),
-        name: name.to_owned(),
-        secret_ciphertext: "ciphertext".into(),
-        notify_url: "http://127.0.0.1:9/notify".into(),
-        allowed_url_prefixes: vec!["http://127.0.0.1:9/".into()],
-        status: BusinessLineStatus::Active,
-        created_at_ms: 1_000,
-    }
-}
-
-fn cny(minor: i64) -> Amount {
-    Amount::new(minor, Currency::CNY).unwrap()
-}
-
-async fn new_line(store: &dyn Store) -> BusinessLine {
-    let l = line(&ids::new_id("name"));
-    store.insert_business_line(&l).await.unwrap();
-    l
-}
-
-async fn waiting_order(store: &dyn Store, line: &BusinessLine, amount_minor: i64) -> PayOrder {
-    let o = NewPayOrder {
-        id: ids::new_id(ids::PAY_ORDER),
-        business_line_id: line.id.clone(),
-        business_order_no: ids::new_id("SO"),
-        amount: cny(amount_minor),
-        subject: "票 — ticket 🎫".into(),
-        buyer_id: Some("buyer-1".into()),
-        seller_id: None,
-        facts_json: "{}".into(),
-        metadata_json: "{}".into(),
-        notify_url: line.notify_url.clone(),
-        return_url: None,
-        checkout_token: ids::random_token::<32>(),
-        created_at_ms: CREATED_AT,
-        expire_at_ms: EXPIRE_AT,
-    };
-    match store.create_pay_order(&o).await.unwrap() {
-        CreateOutcome::Created(p) => p,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn new_attempt(order: &PayOrder, at_ms: i64) -> NewAttempt {
-    NewAttempt {
-        id: ids::new_id(ids::ATTEMPT),
-        pay_order_id: order.id.clone(),
-        attempt_no: ids::random_hex::<12>(),
-        merchant_account: "wx-main".into(),
-        provider: Provider::Wechatpay,
-        method: "WECHAT_PAY".into(),
-        product: "NATIVE".into(),
-        amount: order.amount,
-        created_at_ms: at_ms,
-        next_query_at_ms: at_ms + 5_000,
-    }
-}
-
-async fn attempt_created(store: &dyn Store, a: &NewAttempt) -> Attempt {
-    match store.create_attempt(a, 10).await.unwrap() {
-        CreateAttemptOutcome::Created(x) => x,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn event(order: &PayOrder, t: EventType, at_ms: i64) -> NewEvent {
-    NewEvent {
-        id: ids::new_id(ids::EVENT),
-        business_line_id: order.business_line_id.clone(),
-        pay_order_id: Some(order.id.clone()),
-        event_type: t,
-        payload_json: format!(r#"{{"id":"{}","type":"{}"}}"#, order.id, t.as_str()),
-        notify_url: order.notify_url.clone(),
-        created_at_ms: at_ms,
-    }
-}
-
-fn success(order: &PayOrder, a: &Attempt, paid_minor: i64, now_ms: i64) -> PaymentSuccess {
-    PaymentSuccess {
-        attempt_id: a.id.clone(),
-        provider_txn_id: Some(format!("wx-{}", a.attempt_no)),
-        paid_amount_minor: paid_minor,
-        paid_at_ms: now_ms - 100,
-        now_ms,
-        paid_event: event(order, EventType::PayOrderPaid, now_ms),
-        auto_refund: NewRefund {
-            id: ids::new_id("rf"),
-            pay_order_id: order.id.clone(),
-            attempt_id: a.id.clone(),
-            refund_no: ids::random_hex::<12>(),
-            business_refund_no: None,
-            kind: RefundKind::Duplicate,
-            amount: Amount::new(paid_minor.max(0), a.amount.currency()).unwrap(),
-            reason: Some("not this order's payment".into()),
-            created_at_ms: now_ms,
-        },
-        hold_amount_mismatch: false,
-    }
-}
 
 fn to(from: AttemptStatus, to: AttemptStatus, now_ms: i64) -> AttemptUpdate {
     AttemptUpdate {
@@ -135,49 +29,6 @@ async fn close_attempt(store: &dyn Store, a: &Attempt) -> Attempt {
     {
         Transition::Applied(x) => x,
         other => panic!("{other:?}"),
-    }
-}
-
-/// A paid order of `amount_minor` and the attempt that paid it.
-async fn paid_order(store: &dyn Store, amount_minor: i64) -> (PayOrder, Attempt) {
-    let l = new_line(store).await;
-    let o = waiting_order(store, &l, amount_minor).await;
-    let a = attempt_created(store, &new_attempt(&o, 11_000)).await;
-    match store
-        .record_payment_success(&success(&o, &a, amount_minor, 13_000))
-        .await
-        .unwrap()
-    {
-        PaymentOutcome::Paid { order, attempt } => (order, attempt),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn business_refund(order: &PayOrder, a: &Attempt, no: &str, minor: i64) -> NewRefund {
-    NewRefund {
-        id: ids::new_id("rf"),
-        pay_order_id: order.id.clone(),
-        attempt_id: a.id.clone(),
-        refund_no: ids::random_hex::<12>(),
-        business_refund_no: Some(no.to_owned()),
-        kind: RefundKind::Business,
-        amount: cny(minor),
-        reason: Some("buyer returned it".into()),
-        created_at_ms: 20_000,
-    }
-}
-
-fn refund_to(r: &Refund, status: RefundStatus, now_ms: i64) -> RefundUpdate {
-    RefundUpdate {
-        expected_version: r.version,
-        status,
-        provider_refund_id: None,
-        count_try: true,
-        next_action_at_ms: None,
-        last_error: None,
-        succeeded_at_ms: None,
-        now_ms,
-        event: None,
     }
 }
 
@@ -1022,71 +873,45 @@ async fn raw_callbacks_round_trip(store: Arc<dyn Store>) {
         .is_empty());
 }
 
-macro_rules! contract {
-    ($backend_mod:ident, $backend:expr) => {
-        mod $backend_mod {
-            use super::*;
-            macro_rules! case {
-                ($name:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let Some(db) = fresh($backend).await.expect("test database") else {
-                            return;
-                        };
-                        super::$name(db.store).await;
-                    }
-                };
-            }
-            case!(create_attempt_outcomes);
-            case!(concurrent_attempts_make_one_open);
-            case!(update_attempt_is_conditional);
-            case!(close_is_refused_while_an_attempt_is_open);
-            case!(payment_success_pays_the_order_once);
-            case!(duplicate_and_late_payments_are_refunded);
-            case!(wrong_amounts_are_never_the_orders_payment);
-            case!(concurrent_successes_pay_once);
-            case!(business_refund_outcomes);
-            case!(concurrent_refunds_never_exceed_the_paid_amount);
-            case!(update_refund_is_conditional);
-            case!(raw_callbacks_round_trip);
-        }
-    };
-}
+paydesk_store::backend_tests!(
+    create_attempt_outcomes,
+    concurrent_attempts_make_one_open,
+    update_attempt_is_conditional,
+    close_is_refused_while_an_attempt_is_open,
+    payment_success_pays_the_order_once,
+    duplicate_and_late_payments_are_refunded,
+    wrong_amounts_are_never_the_orders_payment,
+    concurrent_successes_pay_once,
+    business_refund_outcomes,
+    concurrent_refunds_never_exceed_the_paid_amount,
+    update_refund_is_conditional,
+    raw_callbacks_round_trip,
+);
 
 /// The same contract through a `TieredStore` (hot and cold SQLite): with nothing archived
 /// it must behave exactly like its hot store.
 mod tiered {
     use super::*;
-    macro_rules! case {
-        ($name:ident) => {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let hot = fresh(Backend::Sqlite).await.expect("hot").expect("sqlite");
-                let cold = fresh(Backend::Sqlite).await.expect("cold").expect("sqlite");
-                super::$name(Arc::new(TieredStore::new(hot.store, cold.store))).await;
-            }
-        };
-    }
-    case!(create_attempt_outcomes);
-    case!(update_attempt_is_conditional);
-    case!(close_is_refused_while_an_attempt_is_open);
-    case!(payment_success_pays_the_order_once);
-    case!(duplicate_and_late_payments_are_refunded);
-    case!(wrong_amounts_are_never_the_orders_payment);
-    case!(concurrent_successes_pay_once);
-    case!(business_refund_outcomes);
-    case!(concurrent_refunds_never_exceed_the_paid_amount);
-    case!(update_refund_is_conditional);
-    case!(raw_callbacks_round_trip);
+    paydesk_store::backend_tests!(
+        tiered:
+        create_attempt_outcomes,
+        update_attempt_is_conditional,
+        close_is_refused_while_an_attempt_is_open,
+        payment_success_pays_the_order_once,
+        duplicate_and_late_payments_are_refunded,
+        wrong_amounts_are_never_the_orders_payment,
+        concurrent_successes_pay_once,
+        business_refund_outcomes,
+        concurrent_refunds_never_exceed_the_paid_amount,
+        update_refund_is_conditional,
+        raw_callbacks_round_trip,
+    );
 
     /// A refund of an archived order back-fills the order into hot first, and the
     /// never-archived keys still guard the numbers.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn refund_of_an_archived_order_backfills_it() {
-        let hot = fresh(Backend::Sqlite).await.expect("hot").expect("sqlite");
-        let cold = fresh(Backend::Sqlite).await.expect("cold").expect("sqlite");
-        let (hot, cold) = (hot.store, cold.store);
-        let store: Arc<dyn Store> = Arc::new(TieredStore::new(hot.clone(), cold.clone()));
+        let TieredDb { store, hot, cold } = fresh_tiered().await.expect("tiered test databases");
         let (o, a) = paid_order(&*store, 100).await;
         // Deliver the paid event so the order is finished.
         let ev = store.due_events(i64::MAX, 10).await.unwrap().remove(0);
@@ -1146,7 +971,3 @@ mod tiered {
         ));
     }
 }
-
-contract!(sqlite, Backend::Sqlite);
-contract!(postgres, Backend::Postgres);
-contract!(mysql, Backend::MySql);

@@ -2,159 +2,10 @@
 //! bill day: the same tests against every backend (see `contract.rs` for the set-up), and
 //! through a `TieredStore`.
 
-use paydesk_core::{ids, Amount, Currency, EventType, Provider, RefundKind, RefundStatus};
-use paydesk_store::testing::fresh;
+use paydesk_core::{ids, Currency, Provider, RefundStatus};
+use paydesk_store::testing::fixtures::*;
 use paydesk_store::*;
 use std::sync::Arc;
-
-const CREATED_AT: i64 = 10_000;
-const EXPIRE_AT: i64 = 1_000_000;
-
-fn line(name: &str) -> BusinessLine {
-    BusinessLine {
-        id: ids::new_id(ids::BUSINESS_LINE),
-        app_id: ids::new_id(ids::APP),
-        name: name.to_owned(),
-        secret_ciphertext: "ciphertext".into(),
-        notify_url: "http://127.0.0.1:9/notify".into(),
-        allowed_url_prefixes: vec!["http://127.0.0.1:9/".into()],
-        status: BusinessLineStatus::Active,
-        created_at_ms: 1_000,
-    }
-}
-
-fn cny(minor: i64) -> Amount {
-    Amount::new(minor, Currency::CNY).unwrap()
-}
-
-async fn new_line(store: &dyn Store) -> BusinessLine {
-    let l = line(&ids::new_id("name"));
-    store.insert_business_line(&l).await.unwrap();
-    l
-}
-
-async fn waiting_order(store: &dyn Store, line: &BusinessLine, amount_minor: i64) -> PayOrder {
-    let o = NewPayOrder {
-        id: ids::new_id(ids::PAY_ORDER),
-        business_line_id: line.id.clone(),
-        business_order_no: ids::new_id("SO"),
-        amount: cny(amount_minor),
-        subject: "票 — ticket 🎫".into(),
-        buyer_id: Some("buyer-1".into()),
-        seller_id: None,
-        facts_json: "{}".into(),
-        metadata_json: "{}".into(),
-        notify_url: line.notify_url.clone(),
-        return_url: None,
-        checkout_token: ids::random_token::<32>(),
-        created_at_ms: CREATED_AT,
-        expire_at_ms: EXPIRE_AT,
-    };
-    match store.create_pay_order(&o).await.unwrap() {
-        CreateOutcome::Created(p) => p,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn new_attempt(order: &PayOrder, at_ms: i64) -> NewAttempt {
-    NewAttempt {
-        id: ids::new_id(ids::ATTEMPT),
-        pay_order_id: order.id.clone(),
-        attempt_no: ids::random_hex::<12>(),
-        merchant_account: "wx-main".into(),
-        provider: Provider::Wechatpay,
-        method: "WECHAT_PAY".into(),
-        product: "NATIVE".into(),
-        amount: order.amount,
-        created_at_ms: at_ms,
-        next_query_at_ms: at_ms + 5_000,
-    }
-}
-
-async fn attempt_created(store: &dyn Store, a: &NewAttempt) -> Attempt {
-    match store.create_attempt(a, 10).await.unwrap() {
-        CreateAttemptOutcome::Created(x) => x,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn event(order: &PayOrder, t: EventType, at_ms: i64) -> NewEvent {
-    NewEvent {
-        id: ids::new_id(ids::EVENT),
-        business_line_id: order.business_line_id.clone(),
-        pay_order_id: Some(order.id.clone()),
-        event_type: t,
-        payload_json: format!(r#"{{"id":"{}","type":"{}"}}"#, order.id, t.as_str()),
-        notify_url: order.notify_url.clone(),
-        created_at_ms: at_ms,
-    }
-}
-
-fn success(order: &PayOrder, a: &Attempt, paid_minor: i64, now_ms: i64) -> PaymentSuccess {
-    PaymentSuccess {
-        attempt_id: a.id.clone(),
-        provider_txn_id: Some(format!("wx-{}", a.attempt_no)),
-        paid_amount_minor: paid_minor,
-        paid_at_ms: now_ms - 100,
-        now_ms,
-        paid_event: event(order, EventType::PayOrderPaid, now_ms),
-        auto_refund: NewRefund {
-            id: ids::new_id("rf"),
-            pay_order_id: order.id.clone(),
-            attempt_id: a.id.clone(),
-            refund_no: ids::random_hex::<12>(),
-            business_refund_no: None,
-            kind: RefundKind::Duplicate,
-            amount: Amount::new(paid_minor.max(0), a.amount.currency()).unwrap(),
-            reason: Some("not this order's payment".into()),
-            created_at_ms: now_ms,
-        },
-        hold_amount_mismatch: false,
-    }
-}
-
-/// A paid order of `amount_minor` and the attempt that paid it.
-async fn paid_order(store: &dyn Store, amount_minor: i64) -> (PayOrder, Attempt) {
-    let l = new_line(store).await;
-    let o = waiting_order(store, &l, amount_minor).await;
-    let a = attempt_created(store, &new_attempt(&o, 11_000)).await;
-    match store
-        .record_payment_success(&success(&o, &a, amount_minor, 13_000))
-        .await
-        .unwrap()
-    {
-        PaymentOutcome::Paid { order, attempt } => (order, attempt),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn business_refund(order: &PayOrder, a: &Attempt, no: &str, minor: i64) -> NewRefund {
-    NewRefund {
-        id: ids::new_id("rf"),
-        pay_order_id: order.id.clone(),
-        attempt_id: a.id.clone(),
-        refund_no: ids::random_hex::<12>(),
-        business_refund_no: Some(no.to_owned()),
-        kind: RefundKind::Business,
-        amount: cny(minor),
-        reason: Some("buyer returned it".into()),
-        created_at_ms: 20_000,
-    }
-}
-
-fn refund_to(r: &Refund, status: RefundStatus, now_ms: i64) -> RefundUpdate {
-    RefundUpdate {
-        expected_version: r.version,
-        status,
-        provider_refund_id: None,
-        count_try: true,
-        next_action_at_ms: None,
-        last_error: None,
-        succeeded_at_ms: None,
-        now_ms,
-        event: None,
-    }
-}
 
 fn start(date: &str, account: &str, now_ms: i64) -> StartRun {
     StartRun {
@@ -697,47 +548,19 @@ async fn day_records_are_the_days_successes(store: Arc<dyn Store>) {
         .is_empty());
 }
 
-macro_rules! contract {
-    ($backend_mod:ident, $backend:expr) => {
-        mod $backend_mod {
-            use super::*;
-            macro_rules! case {
-                ($name:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let Some(db) = fresh($backend).await.expect("test database") else {
-                            return;
-                        };
-                        super::$name(db.store).await;
-                    }
-                };
-            }
-            case!(runs_start_once_and_finish_tied_out);
-            case!(a_stale_runner_is_taken_over);
-            case!(rerun_replaces_open_and_keeps_decided);
-            case!(differences_filter_and_page);
-            case!(day_records_are_the_days_successes);
-        }
-    };
-}
-
-contract!(sqlite, Backend::Sqlite);
-contract!(postgres, Backend::Postgres);
-contract!(mysql, Backend::MySql);
+paydesk_store::backend_tests!(
+    runs_start_once_and_finish_tied_out,
+    a_stale_runner_is_taken_over,
+    rerun_replaces_open_and_keeps_decided,
+    differences_filter_and_page,
+    day_records_are_the_days_successes,
+);
 
 /// Through a `TieredStore`: runs and differences live in hot.
 mod tiered {
-    use super::*;
-    macro_rules! case {
-        ($name:ident) => {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let hot = fresh(Backend::Sqlite).await.expect("hot").expect("sqlite");
-                let cold = fresh(Backend::Sqlite).await.expect("cold").expect("sqlite");
-                super::$name(Arc::new(TieredStore::new(hot.store, cold.store))).await;
-            }
-        };
-    }
-    case!(runs_start_once_and_finish_tied_out);
-    case!(rerun_replaces_open_and_keeps_decided);
+    paydesk_store::backend_tests!(
+        tiered:
+        runs_start_once_and_finish_tied_out,
+        rerun_replaces_open_and_keeps_decided,
+    );
 }

@@ -2,7 +2,6 @@
 //! sample: the same tests against every backend (see `contract.rs` for the set-up).
 
 use paydesk_core::ids;
-use paydesk_store::testing::fresh;
 use paydesk_store::*;
 use std::sync::Arc;
 
@@ -226,29 +225,9 @@ async fn decision_sample_is_bounded_by_slots(store: Arc<dyn Store>) {
     assert_eq!(store.decision_samples(2).await.unwrap().len(), 2);
 }
 
-macro_rules! contract {
-    ($backend_mod:ident, $backend:expr) => {
-        mod $backend_mod {
-            use super::*;
-            macro_rules! case {
-                ($name:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let Some(db) = fresh($backend).await.expect("test database") else {
-                            return;
-                        };
-                        super::$name(db.store).await;
-                    }
-                };
-            }
-            case!(publish_and_rollback_are_conditional);
-            case!(concurrent_publishes_from_one_version_apply_once);
-            case!(operators_and_sessions);
-            case!(decision_sample_is_bounded_by_slots);
-        }
-    };
-}
-
-contract!(sqlite, Backend::Sqlite);
-contract!(postgres, Backend::Postgres);
-contract!(mysql, Backend::MySql);
+paydesk_store::backend_tests!(
+    publish_and_rollback_are_conditional,
+    concurrent_publishes_from_one_version_apply_once,
+    operators_and_sessions,
+    decision_sample_is_bounded_by_slots,
+);

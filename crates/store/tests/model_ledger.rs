@@ -12,7 +12,8 @@
 //! debited: all held balances are zero, and all balances together sum to zero.
 
 use paydesk_core::ledger::{movements, AccountRef, JournalEntry};
-use paydesk_core::{ids, Amount, Currency, PayoutKind, PayoutStatus, Provider};
+use paydesk_core::{ids, Currency, PayoutKind, PayoutStatus, Provider};
+use paydesk_store::testing::fixtures::cny;
 use paydesk_store::testing::fresh;
 use paydesk_store::*;
 use proptest::prelude::*;
@@ -59,10 +60,6 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|pick| Op::Stale { pick }),
         1 => (1..300i64, any::<bool>()).prop_map(|(amount, succeed)| Op::Payout { amount, succeed }),
     ]
-}
-
-fn cny(minor: i64) -> Amount {
-    Amount::new(minor, Currency::CNY).unwrap()
 }
 
 fn seller(s: u8) -> AccountRef {

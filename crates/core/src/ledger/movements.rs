@@ -19,6 +19,7 @@
 //! debited only when the provider confirms success, and released when it confirms
 //! failure or cancellation.
 
+use super::account::AccountKind::{Clearing, External, PlatformFees, PlatformFunding};
 use super::account::{AccountKind, AccountRef};
 use super::entry::{EntryKind, JournalEntry, LedgerError, Line};
 use crate::money::Amount;
@@ -69,35 +70,42 @@ pub fn transfer(
     )
 }
 
-/// A buyer paid `amount` through merchant account `merchant_account`.
-pub fn acquiring(merchant_account: &str, amount: Amount) -> Result<JournalEntry, LedgerError> {
+/// A [`transfer`] of `amount` between two platform accounts given as `(kind, owner id)`,
+/// both in `amount`'s currency (the from account is checked first).
+fn between(
+    kind: EntryKind,
+    (from_kind, from_owner): (AccountKind, &str),
+    (to_kind, to_owner): (AccountKind, &str),
+    amount: Amount,
+) -> Result<JournalEntry, LedgerError> {
     let c = amount.currency();
     transfer(
-        EntryKind::Acquiring,
-        &AccountRef::external(merchant_account, c)?,
-        &AccountRef::clearing(merchant_account, c)?,
+        kind,
+        &AccountRef::new(from_kind, from_owner, c)?,
+        &AccountRef::new(to_kind, to_owner, c)?,
         amount,
     )
+}
+
+/// A buyer paid `amount` through merchant account `merchant_account`.
+pub fn acquiring(merchant_account: &str, amount: Amount) -> Result<JournalEntry, LedgerError> {
+    let m = merchant_account;
+    between(EntryKind::Acquiring, (External, m), (Clearing, m), amount)
 }
 
 /// `amount` went back to a buyer through `merchant_account`.
 pub fn refund(merchant_account: &str, amount: Amount) -> Result<JournalEntry, LedgerError> {
-    let c = amount.currency();
-    transfer(
-        EntryKind::Refund,
-        &AccountRef::clearing(merchant_account, c)?,
-        &AccountRef::external(merchant_account, c)?,
-        amount,
-    )
+    let m = merchant_account;
+    between(EntryKind::Refund, (Clearing, m), (External, m), amount)
 }
 
 /// The provider kept `amount` as its fee on `merchant_account`; the platform bears it.
 pub fn provider_fee(merchant_account: &str, amount: Amount) -> Result<JournalEntry, LedgerError> {
-    let c = amount.currency();
-    transfer(
+    let m = merchant_account;
+    between(
         EntryKind::ProviderFee,
-        &AccountRef::platform_fees(merchant_account, c)?,
-        &AccountRef::external(merchant_account, c)?,
+        (PlatformFees, m),
+        (External, m),
         amount,
     )
 }
@@ -193,11 +201,11 @@ pub fn payout(
     merchant_account: &str,
     amount: Amount,
 ) -> Result<JournalEntry, LedgerError> {
-    let c = amount.currency();
-    transfer(
+    let (bl, m) = (business_line_id, merchant_account);
+    between(
         EntryKind::Payout,
-        &AccountRef::platform_funding(business_line_id, c)?,
-        &AccountRef::external(merchant_account, c)?,
+        (PlatformFunding, bl),
+        (External, m),
         amount,
     )
 }
@@ -208,11 +216,11 @@ pub fn fund(
     merchant_account: &str,
     amount: Amount,
 ) -> Result<JournalEntry, LedgerError> {
-    let c = amount.currency();
-    transfer(
+    let (bl, m) = (business_line_id, merchant_account);
+    between(
         EntryKind::Funding,
-        &AccountRef::external(merchant_account, c)?,
-        &AccountRef::platform_funding(business_line_id, c)?,
+        (External, m),
+        (PlatformFunding, bl),
         amount,
     )
 }
