@@ -85,6 +85,22 @@ try {
     await phone.close();
   });
 
+  await step('the order search lists secondhand\'s paid orders and a row opens its lookup', async () => {
+    await page.click('#nav a[data-view="payments"]');
+    await page.locator('#search-line option', { hasText: 'secondhand' }).waitFor({ state: 'attached' });
+    await page.selectOption('#search-line', { label: 'secondhand' });
+    await page.selectOption('#search-status', 'PAID');
+    await page.click('#search-go');
+    const rows = page.locator('#search-table tbody tr[data-order]');
+    await rows.first().waitFor();
+    const statuses = await page.$$eval('#search-table tbody tr[data-order] td[data-label="Status"]', (c) => c.map((x) => x.textContent));
+    expect(statuses.length >= 3 && statuses.every((x) => x === 'PAID'), `paid orders only: ${statuses}`);
+    const id = await rows.first().getAttribute('data-order');
+    await rows.first().locator('a').click();
+    await page.locator('#lookup-result').filter({ hasText: id }).waitFor();
+    await page.screenshot({ path: `${ART}ops-01b-order-search.png`, fullPage: true });
+  });
+
   let newSecret = '';
   await step('an admin rotates the secondhand secret with an overlap: old and new both work', async () => {
     expect(await probe(SECRET) === 404, 'the original secret works before');

@@ -24,6 +24,14 @@ fn china_date(unix: i64) -> Date {
         .date()
 }
 
+/// Whether the bill fault `bill_omitted_trades` leaves this payment out of the bills.
+fn omitted(db: &Db, out_trade_no: &str) -> bool {
+    db.settings
+        .bill_omitted_trades
+        .iter()
+        .any(|t| t == out_trade_no)
+}
+
 /// Lower-case hex SHA-1.
 pub fn sha1_hex(bytes: &[u8]) -> String {
     digest(&SHA1_FOR_LEGACY_USE_ONLY, bytes)
@@ -63,6 +71,7 @@ pub fn wechat_trade_bill(db: &Db, mchid: &str, date: Date, kind: &str) -> Option
                 && o.merchant == mchid
                 && o.status == OrderStatus::Paid
                 && o.paid_at.is_some_and(|t| china_date(t) == date)
+                && !omitted(db, &o.out_trade_no)
         }) {
             let at = o.paid_at.unwrap_or(o.created_at);
             n += 1;
@@ -184,6 +193,7 @@ pub fn alipay_trade_bill(db: &Db, app_id: &str, seller_id: &str, date: Date) -> 
             && o.merchant == app_id
             && o.status == OrderStatus::Paid
             && o.paid_at.is_some_and(|t| china_date(t) == date)
+            && !omitted(db, &o.out_trade_no)
     }) {
         let at = o.paid_at.unwrap_or(o.created_at);
         paid_n += 1;

@@ -295,6 +295,7 @@ pub async fn clear_faults(State(app): AppState) -> Response {
 pub struct SettingsBody {
     wechat_transfer_auto_confirm: Option<bool>,
     wechat_refund_outcome: Option<String>,
+    bill_omitted_trades: Option<Vec<String>>,
 }
 
 /// `POST /sandbox/settings`.
@@ -318,6 +319,9 @@ pub async fn settings(State(app): AppState, raw: Bytes) -> Response {
         }
         if let Some(o) = b.wechat_refund_outcome {
             db.settings.wechat_refund_outcome = o;
+        }
+        if let Some(trades) = b.bill_omitted_trades {
+            db.settings.bill_omitted_trades = trades;
         }
         db.settings.clone()
     });

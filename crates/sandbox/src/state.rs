@@ -341,6 +341,11 @@ pub struct Settings {
     /// (`REFUND.CLOSED`).
     #[serde(default = "default_refund_outcome")]
     pub wechat_refund_outcome: String,
+    /// A bill fault: payments (by `out_trade_no`) the daily trade bills leave out, as a
+    /// provider whose bill lost a transaction would (reconciliation's "paydesk has it, the
+    /// provider does not").
+    #[serde(default)]
+    pub bill_omitted_trades: Vec<String>,
 }
 
 fn default_refund_outcome() -> String {

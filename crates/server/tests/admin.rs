@@ -745,6 +745,60 @@ async fn business_lines_rotation_dashboard_and_audit(backend: Backend) {
     assert_eq!(s, 400, "too many buckets");
     let (s, _) = req(app, "GET", "/admin/v1/dashboard", "", None).await;
     assert_eq!(s, 401);
+
+    // The console's order search: by business line name or id, status and time range.
+    let name = listed[0]["name"].as_str().unwrap();
+    let (s, found) = req(
+        app,
+        "GET",
+        &format!("/admin/v1/pay-orders?business_line={name}&status=WAITING"),
+        &a.viewer,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(found["data"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found["data"][0]["business_order_no"], "DASH-1");
+    let (_, none) = req(
+        app,
+        "GET",
+        &format!("/admin/v1/pay-orders?business_line={line_id}&status=PAID"),
+        &a.viewer,
+        None,
+    )
+    .await;
+    assert_eq!(none["data"].as_array().unwrap().len(), 0, "{none}");
+    let (s, e) = req(
+        app,
+        "GET",
+        "/admin/v1/pay-orders?business_line=nope",
+        &a.viewer,
+        None,
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (404, Some("NOT_FOUND")), "{e}");
+    let (s, e) = req(
+        app,
+        "GET",
+        &format!("/admin/v1/pay-orders?business_line={name}&status=MAYBE"),
+        &a.viewer,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+    let (s, _) = req(
+        app,
+        "GET",
+        &format!("/admin/v1/pay-orders?business_line={name}"),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
 }
 
 macro_rules! per_backend {

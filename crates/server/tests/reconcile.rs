@@ -14,16 +14,15 @@
 //!   bypassing paydesk, and paid (someone else using the merchant account);
 //! * FEE_DIFFERS: an Alipay payment on an account whose agreed rate is 0.6%, where the
 //!   sandbox charges no fee;
-//! * MISSING_AT_PROVIDER: cannot be made through the sandbox (its bills list every paid
-//!   order, and paydesk records only what a provider query confirms), so paydesk's store
-//!   is told of a success the provider never saw (a store-level fault).
+//! * MISSING_AT_PROVIDER: a real payment that the provider's daily bill leaves out (the
+//!   sandbox's bill fault `bill_omitted_trades`).
 
 mod common;
 
 use common::{eventually, flow_config, FlowApp};
-use paydesk_core::{ids, AttemptStatus, EventType, PayOrderStatus, RefundKind};
+use paydesk_core::{ids, AttemptStatus, PayOrderStatus};
 use paydesk_providers::model::{CreatePayment, MethodParams, Product};
-use paydesk_store::{Backend, NewEvent, NewRefund, OperatorRole, PaymentSuccess};
+use paydesk_store::{Backend, OperatorRole};
 use serde_json::{json, Value};
 
 fn id(v: &Value) -> String {
@@ -128,50 +127,19 @@ async fn a_day_with_every_kind_of_difference(backend: Backend) {
         .unwrap();
     f.sandbox.pay("wechatpay", &stranger_no, Value::Null).await;
 
-    // MISSING_AT_PROVIDER: paydesk records a success the provider never had.
+    // MISSING_AT_PROVIDER: a real payment, which the provider's bill then leaves out
+    // (the sandbox's bill fault `bill_omitted_trades`).
     let phantom = f.create_order("R-PHANTOM", 6_000).await;
-    let started = f.pay(&phantom, "WECHAT_PAY", "PC").await;
-    let phantom_attempt = f
-        .app
-        .store
-        .attempt_by_no(started["attempt_no"].as_str().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let phantom_order = f.app.store.pay_order(&id(&phantom)).await.unwrap().unwrap();
-    let now = paydesk_server::time::now_ms();
-    f.app
-        .store
-        .record_payment_success(&PaymentSuccess {
-            attempt_id: phantom_attempt.id.clone(),
-            provider_txn_id: Some("4200000000000000000000000000".into()),
-            paid_amount_minor: 6_000,
-            paid_at_ms: now,
-            now_ms: now,
-            paid_event: NewEvent {
-                id: ids::new_id(ids::EVENT),
-                business_line_id: phantom_order.business_line_id.clone(),
-                pay_order_id: Some(phantom_order.id.clone()),
-                event_type: EventType::PayOrderPaid,
-                payload_json: "{}".into(),
-                notify_url: phantom_order.notify_url.clone(),
-                created_at_ms: now,
-            },
-            auto_refund: NewRefund {
-                id: ids::new_id(ids::REFUND),
-                pay_order_id: phantom_order.id.clone(),
-                attempt_id: phantom_attempt.id.clone(),
-                refund_no: ids::provider_no(),
-                business_refund_no: None,
-                kind: RefundKind::Duplicate,
-                amount: phantom_order.amount,
-                reason: None,
-                created_at_ms: now,
-            },
-            hold_amount_mismatch: false,
-        })
-        .await
-        .unwrap();
+    let phantom_no = wechat_paid(&f, &phantom, Value::Null).await;
+    f.wait_order_status(&id(&phantom), "PAID").await;
+    let (s, set) = f
+        .sandbox
+        .post(
+            "/sandbox/settings",
+            json!({"bill_omitted_trades": [phantom_no]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{set}");
 
     // STATUS_DIFFERS, settled: the callback is dropped, nothing queries.
     f.sandbox
@@ -314,7 +282,7 @@ async fn a_day_with_every_kind_of_difference(backend: Backend) {
     let missing = one("MISSING_AT_PROVIDER");
     assert_eq!(
         (missing["attempt_no"].as_str(), missing["state"].as_str()),
-        (Some(phantom_attempt.attempt_no.as_str()), Some("OPEN"))
+        (Some(phantom_no.as_str()), Some("OPEN"))
     );
 
     // The safe one went through the normal flow: paid, and the business line told.

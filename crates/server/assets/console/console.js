@@ -568,7 +568,8 @@
       if (a.dataset.view === h.view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
     }
     const entered = S.view !== h.view; S.view = h.view;
-    if (LOADERS[h.view]) { if (entered) await LOADERS[h.view](); return; }
+    // A registered view loads when entered; #payments then does its own lookup part.
+    if (entered && LOADERS[h.view]) await LOADERS[h.view]();
     if (h.view !== 'payments') return;
     if (entered) loadFlagged();
     if (h.q && (h.q !== S.lookedUp || h.noLive !== S.lookedUpNoLive)) {

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod lookup;
 pub mod merchant_accounts;
 pub mod operators;
+pub mod order_search;
 pub mod payouts;
 pub mod reconciliation;
 pub mod rules_api;
@@ -49,6 +50,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/rules/rollback", post(rules_api::rollback))
         .route("/decisions", post(decisions::decide))
         .route("/lookup", get(lookup::lookup))
+        .route("/pay-orders", get(order_search::search))
         .route("/flagged-attempts", get(lookup::flagged))
         .route(
             "/merchant-accounts",

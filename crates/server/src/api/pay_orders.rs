@@ -296,7 +296,7 @@ const LIST_DEFAULT: i64 = 20;
 const LIST_MAX: i64 = 100;
 
 /// A cursor is `<created_at_ms>.<id>` of the last order of a page.
-fn encode_cursor(o: &PayOrder) -> String {
+pub(crate) fn encode_cursor(o: &PayOrder) -> String {
     format!("{}.{}", o.created_at_ms, o.id)
 }
 
@@ -310,7 +310,11 @@ fn decode_cursor(text: &str) -> ApiResult<(i64, String)> {
     Ok((ms, id.to_owned()))
 }
 
-fn build_query(q: ListPayOrdersQuery, caller: &Caller) -> ApiResult<PayOrderQuery> {
+/// The store query for one business line's list (shared with the console's search).
+pub(crate) fn build_query(
+    q: ListPayOrdersQuery,
+    business_line_id: &str,
+) -> ApiResult<PayOrderQuery> {
     let from = q.created_from_ms.unwrap_or(0);
     let to = q.created_to_ms.unwrap_or(i64::MAX);
     if from < 0 || to < 0 || from > to {
@@ -331,7 +335,7 @@ fn build_query(q: ListPayOrdersQuery, caller: &Caller) -> ApiResult<PayOrderQuer
     };
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     Ok(PayOrderQuery {
-        business_line_id: caller.0.id.clone(),
+        business_line_id: business_line_id.to_owned(),
         created_from_ms: from,
         created_to_ms: to,
         status,
@@ -355,7 +359,7 @@ pub async fn list(
     query: Result<Query<ListPayOrdersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<PayOrderPage>> {
     let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let query = build_query(q, &caller)?;
+    let query = build_query(q, &caller.0.id)?;
     let orders = state.store.list_pay_orders(&query).await?;
     let next_cursor = (orders.len() as i64 == query.limit)
         .then(|| orders.last().map(encode_cursor))
