@@ -297,6 +297,10 @@ pub struct RulesConfig {
 pub struct AdminConfig {
     /// How long a console sign-in lasts.
     pub session_ttl_ms: u64,
+    /// Admin actions that need a second admin's approval (maker-checker):
+    /// `rules.publish`, `merchant_account.change`, `business_line.rotate_secret`,
+    /// `reconciliation.resolve`, `payout.retry`. Empty: every action runs at once.
+    pub approvals_required: Vec<String>,
 }
 
 impl Default for RulesConfig {
@@ -314,6 +318,7 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             session_ttl_ms: 8 * 3600 * 1000,
+            approvals_required: Vec::new(),
         }
     }
 }
@@ -465,6 +470,19 @@ impl Config {
         }
         if self.admin.session_ttl_ms < 60_000 {
             return bad("admin.session_ttl_ms must be at least 60000");
+        }
+        // A misspelt action would silently leave it ungated: refuse it.
+        if let Some(a) = self
+            .admin
+            .approvals_required
+            .iter()
+            .find(|a| crate::admin::approvals::GatedAction::parse(a).is_none())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "admin.approvals_required: unknown action `{a}` (use rules.publish, \
+                 merchant_account.change, business_line.rotate_secret, \
+                 reconciliation.resolve or payout.retry)"
+            )));
         }
         if !(1..=1000).contains(&self.database_max_connections) {
             return bad("database_max_connections must be 1 to 1000");

@@ -21,6 +21,7 @@
 
 mod accounts_model;
 mod admin_model;
+mod approvals_model;
 pub mod archive;
 mod console_model;
 mod dialect;
@@ -37,6 +38,7 @@ mod queries;
 pub mod reconciliation;
 mod reconciliation_model;
 mod sql_accounts;
+mod sql_approvals;
 mod sql_archive;
 mod sql_console;
 mod sql_ledger;
@@ -51,6 +53,7 @@ mod tiered;
 
 pub use accounts_model::*;
 pub use admin_model::*;
+pub use approvals_model::*;
 pub use console_model::*;
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
@@ -470,6 +473,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Payment figures for the console dashboard (the hot tier: recent history).
     async fn dashboard(&self, query: &DashboardQuery) -> Result<Dashboard>;
+
+    // ---- maker-checker approvals ----
+
+    /// Stores a new `PENDING` approval (version 1); a taken id is `Conflict`.
+    async fn insert_approval(&self, approval: &Approval) -> Result<()>;
+
+    /// An approval by id.
+    async fn approval(&self, id: &str) -> Result<Option<Approval>>;
+
+    /// Up to `limit` approvals, newest first, only those in `status` when given.
+    async fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+        limit: i64,
+    ) -> Result<Vec<Approval>>;
+
+    /// Decides an approval (`to` is `APPROVED` or `REJECTED`, otherwise `Invalid`) if it
+    /// is still `PENDING` at `expected_version`; refused (nothing written) otherwise, with
+    /// the approval as it is now.
+    async fn decide_approval(
+        &self,
+        id: &str,
+        expected_version: i64,
+        to: ApprovalStatus,
+        decided_by: &str,
+        now_ms: i64,
+    ) -> Result<Transition<Approval>>;
 }
 
 /// Opens the store a URL names (`sqlite:PATH`, `postgres://...`, `mysql://...`),

@@ -50,6 +50,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "payouts",
         include_str!("../migrations/sqlite/0008_payouts.sql"),
     ),
+    (
+        9,
+        "approvals",
+        include_str!("../migrations/sqlite/0009_approvals.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -92,6 +97,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "payouts",
         include_str!("../migrations/postgres/0008_payouts.sql"),
     ),
+    (
+        9,
+        "approvals",
+        include_str!("../migrations/postgres/0009_approvals.sql"),
+    ),
 ];
 const MYSQL: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/mysql/0001_core.sql")),
@@ -129,6 +139,11 @@ const MYSQL: &[(i64, &str, &str)] = &[
         8,
         "payouts",
         include_str!("../migrations/mysql/0008_payouts.sql"),
+    ),
+    (
+        9,
+        "approvals",
+        include_str!("../migrations/mysql/0009_approvals.sql"),
     ),
 ];
 

@@ -53,6 +53,7 @@ pub(crate) struct Queries {
     pub console: ConsoleQueries,
     pub ledger: LedgerQueries,
     pub reconciliation: ReconciliationQueries,
+    pub approvals: ApprovalQueries,
 }
 
 const OPERATOR_COLS: &str = "id, name, role, token_hash, status, created_at_ms";
@@ -272,6 +273,7 @@ impl Queries {
             console: ConsoleQueries::new(backend),
             ledger: LedgerQueries::new(backend),
             reconciliation: ReconciliationQueries::new(backend),
+            approvals: ApprovalQueries::new(backend),
         }
     }
 }
@@ -863,6 +865,51 @@ impl ConsoleQueries {
             flagged_counts: "SELECT flag, COUNT(*) AS n FROM payment_attempts \
                  WHERE flag IS NOT NULL GROUP BY flag ORDER BY flag"
                 .into(),
+        }
+    }
+}
+
+/// Columns of `approvals`, in the order of the `Approval` model.
+const APPROVAL_COLS: &str = "id, action, target, payload_json, requested_by, requested_at_ms, \
+     status, decided_by, decided_at_ms, version";
+
+/// Statements for maker-checker approvals (`sql_approvals.rs`).
+pub(crate) struct ApprovalQueries {
+    pub insert: String,
+    pub by_id: String,
+    pub list_by_status: String,
+    pub list_all: String,
+    pub decide: String,
+}
+
+impl ApprovalQueries {
+    fn new(backend: Backend) -> Self {
+        let q = |s: String| backend.placeholders(&s);
+        ApprovalQueries {
+            // `(id, action, target, payload, by, at, status)`; version starts at 1.
+            insert: q(format!(
+                "INSERT INTO approvals ({APPROVAL_COLS}) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 1)"
+            )),
+            by_id: q(format!(
+                "SELECT {APPROVAL_COLS} FROM approvals WHERE id = ?"
+            )),
+            list_by_status: q(format!(
+                "SELECT {APPROVAL_COLS} FROM approvals WHERE status = ? \
+                 ORDER BY requested_at_ms DESC, id DESC LIMIT ?"
+            )),
+            list_all: q(format!(
+                "SELECT {APPROVAL_COLS} FROM approvals \
+                 ORDER BY requested_at_ms DESC, id DESC LIMIT ?"
+            )),
+            // `(to, by, now, id, expected_version)`: only a PENDING approval at the
+            // version the caller read is decided, so one of two racing decisions wins.
+            decide: q(
+                "UPDATE approvals SET status = ?, decided_by = ?, decided_at_ms = ?, \
+                 version = version + 1 \
+                 WHERE id = ? AND version = ? AND status = 'PENDING'"
+                    .into(),
+            ),
         }
     }
 }

@@ -949,6 +949,36 @@ macro_rules! impl_store {
             async fn dashboard(&self, query: &DashboardQuery) -> Result<Dashboard> {
                 self.console_dashboard(query).await
             }
+
+            async fn insert_approval(&self, approval: &Approval) -> Result<()> {
+                with_retry!(self.approvals_insert(approval).await)
+            }
+
+            async fn approval(&self, id: &str) -> Result<Option<Approval>> {
+                self.approvals_by_id(id).await
+            }
+
+            async fn list_approvals(
+                &self,
+                status: Option<ApprovalStatus>,
+                limit: i64,
+            ) -> Result<Vec<Approval>> {
+                self.approvals_list(status, limit).await
+            }
+
+            async fn decide_approval(
+                &self,
+                id: &str,
+                expected_version: i64,
+                to: ApprovalStatus,
+                decided_by: &str,
+                now_ms: i64,
+            ) -> Result<Transition<Approval>> {
+                with_retry!(
+                    self.approvals_decide(id, expected_version, to, decided_by, now_ms)
+                        .await
+                )
+            }
         }
 
         impl $store {

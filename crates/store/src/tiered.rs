@@ -626,4 +626,35 @@ impl Store for TieredStore {
     async fn dashboard(&self, query: &DashboardQuery) -> Result<Dashboard> {
         self.hot.dashboard(query).await
     }
+
+    // Approvals live in hot only: they are never archived.
+
+    async fn insert_approval(&self, approval: &Approval) -> Result<()> {
+        self.hot.insert_approval(approval).await
+    }
+
+    async fn approval(&self, id: &str) -> Result<Option<Approval>> {
+        self.hot.approval(id).await
+    }
+
+    async fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+        limit: i64,
+    ) -> Result<Vec<Approval>> {
+        self.hot.list_approvals(status, limit).await
+    }
+
+    async fn decide_approval(
+        &self,
+        id: &str,
+        expected_version: i64,
+        to: ApprovalStatus,
+        decided_by: &str,
+        now_ms: i64,
+    ) -> Result<Transition<Approval>> {
+        self.hot
+            .decide_approval(id, expected_version, to, decided_by, now_ms)
+            .await
+    }
 }

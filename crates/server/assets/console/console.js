@@ -41,6 +41,12 @@
     const text = await resp.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch (_) { data = { message: text }; }
+    // Maker-checker: a gated action is held for a second admin (202). Callers treat it as
+    // "not done" and show why.
+    if (resp.status === 202 && data && data.approval_id) {
+      return { ok: false, pending: true, status: 202,
+        data: Object.assign({ message: 'Held for a second admin to approve (' + data.action + '); see Approvals.' }, data) };
+    }
     return { ok: resp.ok, status: resp.status, data };
   }
 
@@ -533,7 +539,7 @@
 
   // ---- views: #rules (default), #payments[?q=...], and those operations.js, accounts.js and
   // reconciliation.js register ----
-  const VIEWS = ['rules', 'payments', 'dashboard', 'lines', 'accounts', 'reconcile', 'audit'];
+  const VIEWS = ['rules', 'payments', 'dashboard', 'lines', 'accounts', 'reconcile', 'approvals', 'audit'];
   const LOADERS = {};
   // What operations.js (dashboard, business lines, audit log) builds on.
   window.paydeskConsole = {

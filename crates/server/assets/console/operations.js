@@ -1,4 +1,5 @@
-// paydesk console, operations views: #dashboard, #lines (business lines), #audit.
+// paydesk console, operations views: #dashboard, #lines (business lines), #approvals
+// (maker-checker), #audit.
 // Builds on what console.js exposes (window.paydeskConsole). Values from the server go in
 // with textContent only; charts are SVG built node by node.
 'use strict';
@@ -145,6 +146,33 @@
     await loadLines();
   }
 
+  // ---- approvals (maker-checker) ----
+  async function loadApprovals() {
+    const r = await api('GET', '/approvals?status=PENDING');
+    if (!r.ok) { status((r.data && r.data.message) || 'approvals failed', true); return; }
+    const me = (C.me() || {}).name;
+    table($('approvals-table'), ['Asked', 'By', 'Action', 'On', 'Request', ''],
+      r.data.approvals.map((a) => el('tr', { 'data-approval': a.id, 'data-action': a.action },
+        cell('Asked', time(a.requested_at_ms)), cell('By', a.requested_by), cell('Action', a.action),
+        cell('On', a.target),
+        cell('Request', el('code', { text: a.request_body === undefined ? '(sealed)' : JSON.stringify(a.request_body) })),
+        cell('', isAdmin() && !String(a.requested_by).endsWith(':' + me) ? decideControls(a) : ''))),
+      'Nothing waits for approval.');
+  }
+
+  function decideControls(a) {
+    const decide = (verb) => async () => {
+      const r = await api('POST', '/approvals/' + encodeURIComponent(a.id) + '/' + verb);
+      if (!r.ok) { status(r.data.message, true); return; }
+      status(a.action + ' ' + (verb === 'approve' ? 'approved and done.' : 'rejected.')
+        + (r.data && r.data.secret ? ' New secret (shown only now): ' + r.data.secret : ''));
+      await loadApprovals();
+    };
+    return el('span', { class: 'row' },
+      el('button', { type: 'button', class: 'small approve', text: 'Approve', onclick: decide('approve') }),
+      el('button', { type: 'button', class: 'small reject', text: 'Reject', onclick: decide('reject') }));
+  }
+
   // ---- audit log ----
   async function loadAudit() {
     const r = await api('GET', '/audit?limit=200');
@@ -161,6 +189,8 @@
     $('lines-reload').addEventListener('click', loadLines);
     $('line-form').addEventListener('submit', addLine);
     $('audit-reload').addEventListener('click', loadAudit);
+    $('approvals-reload').addEventListener('click', loadApprovals);
+    C.register('approvals', loadApprovals);
     C.register('dashboard', loadDashboard);
     C.register('lines', loadLines);
     C.register('audit', loadAudit);

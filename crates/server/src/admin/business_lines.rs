@@ -1,6 +1,7 @@
 //! `/admin/v1/business-lines`: list (never a secret), add, and rotate a secret with an
 //! overlap (admin only; the new secret is in the answer exactly once).
 
+use super::approvals::{self, Actor, Operation};
 use super::read_body;
 use super::session::Signed;
 use crate::business_lines::{self, LineError, MAX_OVERLAP_MS};
@@ -9,6 +10,7 @@ use crate::state::AppState;
 use crate::time::now_ms;
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paydesk_store::BusinessLine;
 use serde::Deserialize;
@@ -81,15 +83,28 @@ struct Rotation {
 }
 
 /// `POST /admin/v1/business-lines/{id}/rotate-secret` (admin): `{overlap_hours}`.
+/// Held for a second admin (202) when `business_line.rotate_secret` needs approval.
 pub async fn rotate(
     signed: Signed,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     signed.require_admin()?;
     let bytes = read_body(&state, body).await?;
-    let r: Rotation = serde_json::from_slice(&bytes)
+    parse_rotation(&bytes)?;
+    if let Some(held) =
+        approvals::hold(&state, &signed, Operation::RotateSecret, &id, &bytes).await?
+    {
+        return Ok(held);
+    }
+    Ok(execute_rotate(&state, &Actor::signed(&signed), &id, &bytes)
+        .await?
+        .into_response())
+}
+
+fn parse_rotation(bytes: &[u8]) -> ApiResult<Rotation> {
+    let r: Rotation = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::invalid(format!("request body: {e}")))?;
     if !(0..=MAX_OVERLAP_MS / 3_600_000).contains(&r.overlap_hours) {
         return Err(ApiError::invalid(format!(
@@ -97,18 +112,29 @@ pub async fn rotate(
             MAX_OVERLAP_MS / 3_600_000
         )));
     }
-    let actor = format!("operator:{}", signed.0.name);
+    Ok(r)
+}
+
+/// Rotates line `id`'s secret as `actor` (directly, or on approval); the answer carries
+/// the new secret, to whoever made the call that ran it.
+pub(crate) async fn execute_rotate(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    bytes: &[u8],
+) -> ApiResult<Json<Value>> {
+    let r = parse_rotation(bytes)?;
     let rotated = business_lines::rotate_secret(
         &*state.store,
         &state.master_key,
-        &id,
+        id,
         r.overlap_hours * 3_600_000,
-        &actor,
+        &actor.to_string(),
     )
     .await
     .map_err(line_error)?;
     state.forget_lines();
-    tracing::info!(line = %rotated.line.name, operator = %signed.0.name, "business line secret rotated");
+    tracing::info!(line = %rotated.line.name, actor = %actor, "business line secret rotated");
     Ok(Json(json!({
         "business_line": view(&rotated.line, Some(rotated.previous_valid_until_ms)),
         "secret": rotated.secret,

@@ -6,6 +6,7 @@
 //! ...`, audited with the operator's name). Secrets arrive in the request body and are
 //! sealed at once; no answer, page or log ever carries them.
 
+use super::approvals::{self, Actor, Operation};
 use super::read_body;
 use super::session::Signed;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -15,6 +16,7 @@ use crate::payments::stored_accounts::{
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paydesk_store::MerchantAccountStatus;
 use serde::Deserialize;
@@ -72,23 +74,33 @@ fn used_by_rules(state: &AppState) -> std::collections::BTreeMap<String, Vec<Str
 /// `POST /admin/v1/merchant-accounts` (admin): `{id, public, secret}` where `public` and
 /// `secret` are the provider-tagged configuration (docs/console.md); the keys must build a
 /// client. The account is in use at once on this instance (others reload within
-/// `payments.accounts_reload_interval_ms`).
-pub async fn add(
-    signed: Signed,
-    State(state): State<AppState>,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct NewAccount {
-        id: String,
-        public: PublicConfig,
-        secret: SecretConfig,
-    }
+/// `payments.accounts_reload_interval_ms`). Held for a second admin (202, the body
+/// sealed) when `merchant_account.change` needs approval.
+pub async fn add(signed: Signed, State(state): State<AppState>, body: Body) -> ApiResult<Response> {
     signed.require_admin()?;
     let bytes = read_body(&state, body).await?;
+    let new = parse_new_account(&bytes)?;
+    if let Some(held) =
+        approvals::hold(&state, &signed, Operation::AccountAdd, &new.id, &bytes).await?
+    {
+        return Ok(held);
+    }
+    Ok(execute_add(&state, &Actor::signed(&signed), &bytes)
+        .await?
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    id: String,
+    public: PublicConfig,
+    secret: SecretConfig,
+}
+
+fn parse_new_account(bytes: &[u8]) -> ApiResult<NewAccount> {
     // The error names the field, never echoes a value (a key could be in it).
-    let new: NewAccount = serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(bytes).map_err(|e| {
         ApiError::invalid(format!(
             "request body (line {}, column {}): {}",
             e.line(),
@@ -99,22 +111,28 @@ pub async fn add(
                 _ => "not valid JSON",
             }
         ))
-    })?;
-    let actor = format!("operator:{}", signed.0.name);
+    })
+}
+
+/// Adds the account in `bytes` as `actor` (directly, or on approval).
+pub(crate) async fn execute_add(
+    state: &AppState,
+    actor: &Actor,
+    bytes: &[u8],
+) -> ApiResult<Json<Value>> {
+    let new = parse_new_account(bytes)?;
     let account = stored_accounts::create(
         &*state.store,
         &state.master_key,
-        &actor,
+        &actor.to_string(),
         &new.id,
         &new.public,
         &new.secret,
     )
     .await
     .map_err(admin_error)?;
-    stored_accounts::refresh(&state)
-        .await
-        .map_err(admin_error)?;
-    tracing::info!(account = %account.id, operator = %signed.0.name, "merchant account added");
+    stored_accounts::refresh(state).await.map_err(admin_error)?;
+    tracing::info!(account = %account.id, actor = %actor, "merchant account added");
     Ok(Json(json!({
         "id": account.id, "provider": account.provider.as_str(), "status": account.status.as_str(),
         "loaded": state.accounts().get(&account.id).is_some(),
@@ -122,35 +140,58 @@ pub async fn add(
 }
 
 /// `POST /admin/v1/merchant-accounts/{id}/status` (admin): `{status: ACTIVE|DISABLED}`.
-/// A disabled account takes no new payments; rules routing to it fail validation.
+/// A disabled account takes no new payments; rules routing to it fail validation. Held
+/// for a second admin (202) when `merchant_account.change` needs approval.
 pub async fn set_status(
     signed: Signed,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
+    signed.require_admin()?;
+    check_id(&id).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let bytes = read_body(&state, body).await?;
+    parse_status(&bytes)?;
+    if let Some(held) =
+        approvals::hold(&state, &signed, Operation::AccountStatus, &id, &bytes).await?
+    {
+        return Ok(held);
+    }
+    Ok(
+        execute_set_status(&state, &Actor::signed(&signed), &id, &bytes)
+            .await?
+            .into_response(),
+    )
+}
+
+fn parse_status(bytes: &[u8]) -> ApiResult<MerchantAccountStatus> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Status {
         status: String,
     }
-    signed.require_admin()?;
-    check_id(&id).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let bytes = read_body(&state, body).await?;
-    let s: Status = serde_json::from_slice(&bytes)
+    let s: Status = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::invalid(format!("request body: {e}")))?;
-    let status = MerchantAccountStatus::parse(&s.status)
-        .ok_or_else(|| ApiError::invalid("status must be ACTIVE or DISABLED"))?;
-    let actor = format!("operator:{}", signed.0.name);
-    let changed = stored_accounts::set_status(&*state.store, &actor, &id, status)
+    MerchantAccountStatus::parse(&s.status)
+        .ok_or_else(|| ApiError::invalid("status must be ACTIVE or DISABLED"))
+}
+
+/// Sets account `id`'s status from `bytes` as `actor` (directly, or on approval).
+pub(crate) async fn execute_set_status(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    bytes: &[u8],
+) -> ApiResult<Json<Value>> {
+    check_id(id).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let status = parse_status(bytes)?;
+    let changed = stored_accounts::set_status(&*state.store, &actor.to_string(), id, status)
         .await
         .map_err(admin_error)?;
-    stored_accounts::refresh(&state)
-        .await
-        .map_err(admin_error)?;
+    stored_accounts::refresh(state).await.map_err(admin_error)?;
     Ok(Json(json!({
         "id": id, "status": status.as_str(), "changed": changed.is_some(),
-        "loaded": state.accounts().get(&id).is_some(),
+        "loaded": state.accounts().get(id).is_some(),
     })))
 }
 
@@ -180,7 +221,7 @@ pub async fn test(
         ));
     };
     let outcome = stored_accounts::test_connection(&account).await;
-    let actor = format!("operator:{}", signed.0.name);
+    let actor = Actor::signed(&signed).to_string();
     if let Err(e) = stored_accounts::audit_test(&*state.store, &actor, &id, &outcome).await {
         tracing::warn!(error = %e, "audit entry for a connection test not written");
     }

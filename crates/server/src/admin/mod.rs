@@ -7,7 +7,10 @@
 //! decisions; only admins publish and roll back (403 `FORBIDDEN` otherwise).
 //! Reconciliation (`reconciliation.rs`): viewers read runs, differences and the CSV;
 //! only admins resolve a difference or run a day.
+//! Maker-checker (`approvals.rs`): actions listed in `admin.approvals_required` wait for
+//! a second admin.
 
+pub mod approvals;
 pub mod business_lines;
 pub mod candidate;
 pub mod console;
@@ -92,6 +95,9 @@ pub fn api_router() -> Router<AppState> {
             "/reconciliation/differences/{id}/resolve",
             post(reconciliation::resolve),
         )
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/reject", post(approvals::reject))
 }
 
 /// The console page and its assets.

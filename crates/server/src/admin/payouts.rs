@@ -3,6 +3,7 @@
 //! step of a payout in flight now: a query with its own number first, a re-send only of
 //! that number; never a new number, never a guess.
 
+use super::approvals::{self, Actor, Operation};
 use super::session::Signed;
 use crate::api::payouts::{decode_cursor, filter_of};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -10,6 +11,7 @@ use crate::payouts;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339};
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paydesk_core::ids;
 use paydesk_core::transition::StateMachine;
@@ -117,18 +119,38 @@ pub async fn retry(
     signed: Signed,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     signed.require_admin()?;
-    if !ids::has_shape(&id, ids::PAYOUT) {
+    // Refuse an unknown payout at once rather than after a second admin's approval.
+    find(&state, &id).await?;
+    if let Some(held) = approvals::hold(&state, &signed, Operation::PayoutRetry, &id, b"").await? {
+        return Ok(held);
+    }
+    Ok(execute_retry(&state, &Actor::signed(&signed), &id)
+        .await?
+        .into_response())
+}
+
+async fn find(state: &AppState, id: &str) -> ApiResult<Payout> {
+    if !ids::has_shape(id, ids::PAYOUT) {
         return Err(ApiError::not_found("payout"));
     }
-    let p = state
+    state
         .store
         .ledger()
-        .payout(&id)
+        .payout(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("payout"))?;
-    let after = match payouts::retry(&state, &p).await {
+        .ok_or_else(|| ApiError::not_found("payout"))
+}
+
+/// One step of payout `id` now, as `actor` (directly, or on approval).
+pub(crate) async fn execute_retry(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> ApiResult<Json<Value>> {
+    let p = find(state, id).await?;
+    let after = match payouts::retry(state, &p).await {
         Ok(Some(after)) => after,
         Ok(None) => {
             return Err(ApiError::new(
@@ -148,7 +170,7 @@ pub async fn retry(
     let entry = AuditEntry {
         id: ids::new_id("aud"),
         at_ms: now_ms(),
-        actor: format!("operator:{}", signed.0.name),
+        actor: actor.to_string(),
         action: "payout.retry".into(),
         target: p.id.clone(),
         details_json: json!({"from": p.status.as_str(), "to": after.status.as_str(), "payout_no": p.payout_no}).to_string(),
@@ -156,6 +178,6 @@ pub async fn retry(
     if let Err(e) = state.store.insert_audit_entry(&entry).await {
         tracing::warn!(error = %e, "audit entry for a payout retry not written");
     }
-    tracing::info!(payout_id = %p.id, operator = %signed.0.name, to = after.status.as_str(), "payout retried by an operator");
+    tracing::info!(payout_id = %p.id, actor = %actor, to = after.status.as_str(), "payout retried by an operator");
     Ok(Json(view(&after)))
 }

@@ -4,6 +4,7 @@
 //! and running a day on demand (admin only). Viewers read; every write is refused to them
 //! by the server (403 `FORBIDDEN`).
 
+use super::approvals::{self, Actor, Operation};
 use super::read_body;
 use super::session::Signed;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -167,24 +168,51 @@ struct ResolveBody {
 }
 
 /// `POST /admin/v1/reconciliation/differences/{id}/resolve` (admin): `{reason, version}`.
-/// 409 `INVALID_STATE` when it is no longer open or changed since it was read.
+/// 409 `INVALID_STATE` when it is no longer open or changed since it was read. Held for
+/// a second admin (202) when `reconciliation.resolve` needs approval.
 pub async fn resolve(
     signed: Signed,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     signed.require_admin()?;
     let bytes = read_body(&state, body).await?;
-    let req: ResolveBody = crate::api::parse_json(&bytes)?;
+    parse_resolve(&bytes)?;
+    if let Some(held) = approvals::hold(&state, &signed, Operation::Resolve, &id, &bytes).await? {
+        return Ok(held);
+    }
+    Ok(
+        execute_resolve(&state, &Actor::signed(&signed), &id, &bytes)
+            .await?
+            .into_response(),
+    )
+}
+
+fn parse_resolve(bytes: &[u8]) -> ApiResult<ResolveBody> {
+    let req: ResolveBody = crate::api::parse_json(bytes)?;
     let reason = req.reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
         return Err(ApiError::invalid(format!(
             "reason must be 1 to {MAX_REASON_CHARS} characters"
         )));
     }
+    Ok(req)
+}
+
+/// Resolves difference `id` with the reason in `bytes` as `actor` (directly, or on
+/// approval).
+pub(crate) async fn execute_resolve(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    bytes: &[u8],
+) -> ApiResult<Json<Value>> {
+    let req = parse_resolve(bytes)?;
+    let reason = req.reason.trim();
+    let id = id.to_owned();
     let now = now_ms();
-    let actor = format!("operator:{}", signed.0.name);
+    let actor = actor.to_string();
     let recon = state.store.reconciliation();
     let Some(current) = recon.difference(&id).await? else {
         return Err(ApiError::not_found("reconciliation difference"));
@@ -212,7 +240,7 @@ pub async fn resolve(
     };
     match recon.resolve_difference(&r).await? {
         Transition::Applied(d) => {
-            tracing::info!(difference = %id, operator = %signed.0.name, "reconciliation difference resolved");
+            tracing::info!(difference = %id, by = %r.by, "reconciliation difference resolved");
             Ok(Json(difference_view(&d)))
         }
         Transition::Refused(now) => Err(ApiError::new(
@@ -327,7 +355,7 @@ pub async fn run_now(
     let audit = AuditEntry {
         id: paydesk_core::ids::new_id("aud"),
         at_ms: now_ms(),
-        actor: format!("operator:{}", signed.0.name),
+        actor: Actor::signed(&signed).to_string(),
         action: "reconciliation.run".into(),
         target: req.date.clone(),
         details_json: json!({ "runs": out.len() }).to_string(),

@@ -3,6 +3,7 @@
 //! version the operator saw (`expected_active`; default: the one active now), so two
 //! operators never overwrite each other silently.
 
+use super::approvals::{self, Actor, Operation};
 use super::candidate::{self, compile_failed, counts, int_field, rules_invalid, str_field};
 use super::engine::{self, document, limits, stored_json, Snapshot};
 use super::read_body;
@@ -225,7 +226,53 @@ pub async fn publish(
 ) -> ApiResult<Response> {
     signed.require_admin()?;
     let bytes = read_body(&state, body).await?;
-    let c = candidate::parse(&state, &bytes, &["comment", "expected_active"])?;
+    let p = match prepare_publish(&state, &bytes).await? {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refusal),
+    };
+    // Pin the version the maker reviewed against: a held publish approved later must not
+    // replace a version published meanwhile (it gets 409 instead).
+    let bytes = if p.expected_given {
+        bytes.to_vec()
+    } else {
+        let mut fields = candidate::object(
+            &bytes,
+            &["comment", "expected_active"],
+            &["rules", "rules_toml"],
+        )?;
+        fields.insert("expected_active".into(), json!(p.expected));
+        Value::Object(fields).to_string().into_bytes()
+    };
+    if let Some(held) =
+        approvals::hold(&state, &signed, Operation::RulesPublish, "rules", &bytes).await?
+    {
+        return Ok(held);
+    }
+    Ok(
+        match execute_publish(&state, &Actor::signed(&signed), &bytes).await? {
+            Ok(body) => (StatusCode::CREATED, body).into_response(),
+            Err(refusal) => refusal,
+        },
+    )
+}
+
+/// A publish request that passed validation.
+struct PreparedPublish {
+    rules: paydesk_rules::RuleSet,
+    comment: String,
+    expected: i64,
+    /// Whether the request named `expected_active` (else: the active version now).
+    expected_given: bool,
+    findings: Vec<paydesk_rules::Finding>,
+}
+
+/// Parses and validates a publish body. `Ok(Err(answer))`: refused with findings (400
+/// `RULES_INVALID`) or a compile failure, nothing to store.
+async fn prepare_publish(
+    state: &AppState,
+    bytes: &[u8],
+) -> ApiResult<Result<PreparedPublish, Response>> {
+    let c = candidate::parse(state, bytes, &["comment", "expected_active"])?;
     let comment = str_field(&c.fields, "comment")?
         .unwrap_or("")
         .trim()
@@ -237,31 +284,54 @@ pub async fn publish(
     }
     let limits = limits(&state.config);
     let mut findings = check(&c.rules, &limits);
-    findings.extend(candidate::account_findings(&state, &c.rules).await?);
+    findings.extend(candidate::account_findings(state, &c.rules).await?);
     if counts(&findings).0 > 0 {
-        return Ok(rules_invalid(findings));
+        return Ok(Err(rules_invalid(findings)));
     }
     if let Err(e) = compile_unchecked(&c.rules, &limits) {
-        return Ok(compile_failed(e));
+        return Ok(Err(compile_failed(e)));
     }
-    let expected = match int_field(&c.fields, "expected_active")? {
+    let given = int_field(&c.fields, "expected_active")?;
+    let expected = match given {
         Some(v) => v,
         None => state.store.active_rule_version().await?.version,
     };
-    let new = NewRuleVersion {
-        document_json: stored_json(&c.rules),
-        author: signed.0.name.clone(),
+    Ok(Ok(PreparedPublish {
+        rules: c.rules,
         comment,
+        expected,
+        expected_given: given.is_some(),
+        findings,
+    }))
+}
+
+/// Validates again and publishes the rule set in `bytes` as `actor` (directly, or on
+/// approval; the version's author names both then). `Ok(Err(answer))`: it does not
+/// validate (any more).
+pub(crate) async fn execute_publish(
+    state: &AppState,
+    actor: &Actor,
+    bytes: &[u8],
+) -> ApiResult<Result<Json<Value>, Response>> {
+    let p = match prepare_publish(state, bytes).await? {
+        Ok(p) => p,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let new = NewRuleVersion {
+        document_json: stored_json(&p.rules),
+        author: actor.author(),
+        comment: p.comment,
         created_at_ms: now_ms(),
     };
-    match state.store.publish_rule_version(&new, expected).await? {
+    match state.store.publish_rule_version(&new, p.expected).await? {
         Transition::Applied(a) => {
-            tracing::info!(version = a.version, operator = %signed.0.name, "checkout rules published");
-            activated(&state, a.version).await;
-            let body = json!({"version": a.version, "active": a.version, "findings": findings});
-            Ok((StatusCode::CREATED, Json(body)).into_response())
+            tracing::info!(version = a.version, actor = %actor, "checkout rules published");
+            activated(state, a.version).await;
+            Ok(Ok(Json(
+                json!({"version": a.version, "active": a.version, "findings": p.findings}),
+            )))
         }
-        Transition::Refused(now) => Err(conflict(expected, now.map(|a| a.version))),
+        Transition::Refused(now) => Err(conflict(p.expected, now.map(|a| a.version))),
     }
 }
 
