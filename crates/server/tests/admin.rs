@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{test_config, TestApp};
+use common::{admin_req as req, test_config, TestApp};
 
 use paydesk_store::{Backend, OperatorStatus};
 use serde_json::{json, Value};
@@ -45,43 +45,6 @@ async fn start(backend: Backend, config: paydesk_server::config::Config) -> Opti
     app.state.set_merchant_accounts(example_accounts());
     let (admin, viewer) = common::admin_and_viewer(&*app.store).await;
     Some(Admin { app, admin, viewer })
-}
-
-async fn req(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let body = body.map(|b| b.to_string());
-    // An over-limit body goes on its own connection: the server answers 413 and closes
-    // without reading the rest, and a pooled connection reused next could race that close.
-    let one_shot;
-    let client = if body.as_ref().is_some_and(|b| b.len() > 32 * 1024) {
-        one_shot = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap();
-        &one_shot
-    } else {
-        &app.http
-    };
-    let mut r = client.request(m, format!("{}{path}", app.base));
-    if !token.is_empty() {
-        r = r.bearer_auth(token);
-    }
-    if let Some(b) = body {
-        r = r.header("content-type", "application/json").body(b);
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 fn facts(category: &str) -> Value {

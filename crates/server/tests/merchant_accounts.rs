@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{test_config, Sandbox, TestApp};
+use common::{admin_req as req, test_config, Sandbox, TestApp};
 use paydesk_sandbox::{MerchantCredentials, Provider};
 
 use paydesk_server::payments::accounts::PlatformPublicKey;
@@ -19,32 +19,6 @@ const T: CallTimeouts = CallTimeouts {
     timeout_ms: 2_000,
     connect_timeout_ms: 1_000,
 };
-
-async fn req(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut r = app
-        .http
-        .request(m, format!("{}{path}", app.base))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        r = r
-            .header("content-type", "application/json")
-            .body(b.to_string());
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 /// Waits (bounded) until `pred` holds for the instance's accounts.
 async fn until(app: &TestApp, what: &str, pred: impl Fn(&MerchantAccounts) -> bool) {

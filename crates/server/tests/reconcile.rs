@@ -30,22 +30,7 @@ fn id(v: &Value) -> String {
 }
 
 async fn admin_post(f: &FlowApp, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let resp = f
-        .app
-        .http
-        .post(format!("{}{path}", f.app.base))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    common::admin_req(&f.app, "POST", path, token, Some(body)).await
 }
 
 /// Pays an order with WeChat (NATIVE) at the sandbox; its attempt number.

@@ -180,11 +180,7 @@ macro_rules! impl_payments {
                 tx: &mut Transaction<'static, $db>,
                 id: &str,
             ) -> Result<Attempt> {
-                let row = sqlx::query(&self.q.payments.attempt_by_id)
-                    .bind(id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                Self::attempt_row(&row)
+                Self::one_by_id_tx(tx, &self.q.payments.attempt_by_id, id, Self::attempt_row).await
             }
 
             async fn refund_tx(
@@ -192,11 +188,7 @@ macro_rules! impl_payments {
                 tx: &mut Transaction<'static, $db>,
                 id: &str,
             ) -> Result<Refund> {
-                let row = sqlx::query(&self.q.payments.refund_by_id)
-                    .bind(id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                Self::refund_row(&row)
+                Self::one_by_id_tx(tx, &self.q.payments.refund_by_id, id, Self::refund_row).await
             }
 
             /// Inserts a refund and its never-archived `refund_nos` row.

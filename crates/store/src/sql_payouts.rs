@@ -170,11 +170,7 @@ macro_rules! impl_payouts {
                 tx: &mut Transaction<'static, $db>,
                 id: &str,
             ) -> Result<Payout> {
-                let row = sqlx::query(&self.q.ledger.payout_by_id)
-                    .bind(id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                Self::payout_row(&row)
+                Self::one_by_id_tx(tx, &self.q.ledger.payout_by_id, id, Self::payout_row).await
             }
 
             /// Records a payout (and posts a withdrawal's hold) in one transaction.

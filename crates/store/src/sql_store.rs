@@ -160,6 +160,18 @@ pub(crate) async fn tokio_sleep_ms(ms: u64) {
 macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty, $backend:expr) => {
         impl $store {
+            /// The one row `sql` finds for `id` inside `tx` (its row lock already taken),
+            /// parsed by `parse`.
+            pub(crate) async fn one_by_id_tx<T>(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                sql: &str,
+                id: &str,
+                parse: fn(&$row) -> Result<T>,
+            ) -> Result<T> {
+                let row = sqlx::query(sql).bind(id).fetch_one(&mut **tx).await?;
+                parse(&row)
+            }
+
             pub(crate) fn s(row: &$row, col: &str) -> Result<String> {
                 // Unchecked: MySQL reports utf8mb4_bin columns with the BINARY flag,
                 // which sqlx's checked String decode refuses; the bytes are UTF-8.

@@ -350,6 +350,24 @@ async fn record(
     }
 }
 
+/// The fields a payout and a withdrawal request share, borrowed as [`Common`] (the two
+/// request types differ only in whose money funds them).
+macro_rules! common_of {
+    ($req:expr) => {
+        Common {
+            business_payout_no: &$req.business_payout_no,
+            provider: $req.provider.as_deref(),
+            merchant_account: $req.merchant_account.as_deref(),
+            recipient: &$req.recipient,
+            recipient_name: $req.recipient_name.as_deref(),
+            amount_minor: $req.amount_minor,
+            currency: &$req.currency,
+            remark: &$req.remark,
+            notify_url: $req.notify_url.as_deref(),
+        }
+    };
+}
+
 /// Pay a user from the business line's platform funding account (打款).
 #[utoipa::path(post, path = "/v1/payouts", tag = "payouts",
     request_body = CreatePayoutRequest,
@@ -365,21 +383,7 @@ pub async fn create_payout(
     Extension(VerifiedBody(body)): Extension<VerifiedBody>,
 ) -> ApiResult<(StatusCode, Json<PayoutResource>)> {
     let req: CreatePayoutRequest = parse_json(&body)?;
-    let checked = check_common(
-        &state,
-        &caller,
-        &Common {
-            business_payout_no: &req.business_payout_no,
-            provider: req.provider.as_deref(),
-            merchant_account: req.merchant_account.as_deref(),
-            recipient: &req.recipient,
-            recipient_name: req.recipient_name.as_deref(),
-            amount_minor: req.amount_minor,
-            currency: &req.currency,
-            remark: &req.remark,
-            notify_url: req.notify_url.as_deref(),
-        },
-    )?;
+    let checked = check_common(&state, &caller, &common_of!(req))?;
     let funding = AccountRef::platform_funding(caller.0.id.as_str(), checked.amount.currency())
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let new = new_payout(
@@ -411,21 +415,7 @@ pub async fn create_withdrawal(
     Extension(VerifiedBody(body)): Extension<VerifiedBody>,
 ) -> ApiResult<(StatusCode, Json<PayoutResource>)> {
     let req: CreateWithdrawalRequest = parse_json(&body)?;
-    let checked = check_common(
-        &state,
-        &caller,
-        &Common {
-            business_payout_no: &req.business_payout_no,
-            provider: req.provider.as_deref(),
-            merchant_account: req.merchant_account.as_deref(),
-            recipient: &req.recipient,
-            recipient_name: req.recipient_name.as_deref(),
-            amount_minor: req.amount_minor,
-            currency: &req.currency,
-            remark: &req.remark,
-            notify_url: req.notify_url.as_deref(),
-        },
-    )?;
+    let checked = check_common(&state, &caller, &common_of!(req))?;
     let kind = owner_kind(req.owner_kind.as_deref())?;
     let funding =
         AccountRef::new(kind, req.user_id.as_str(), checked.amount.currency()).map_err(|_| {

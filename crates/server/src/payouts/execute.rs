@@ -416,6 +416,12 @@ fn apply_status(p: &Payout, s: &TransferStatus, u: &mut PayoutUpdate) {
         tracing::error!(payout_id = %p.id, "transfer amount differs from the payout's");
         return;
     }
+    if s.state == TransferState::Succeeded && s.amount.is_none() {
+        // A success is only final with the amount that moved (Alipay's transfer answer
+        // carries none): the query that follows reports it.
+        u.last_error = Some("success reported without its amount; confirming by query".into());
+        return;
+    }
     u.provider_transfer_id = s.provider_transfer_id.clone();
     match p.status.on_answer(answer_of(s.state)) {
         Ok(to) => {

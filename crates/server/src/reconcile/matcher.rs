@@ -131,6 +131,9 @@ fn difference(
 /// Matches `lines` (the bill) with `day` (paydesk's successes of the bill day) and
 /// `known` (paydesk's records the bill names that are not among `day`: other days, or
 /// not succeeded). `fee_rate_ppm`: the agreed fee, if fees are checked.
+///
+/// Sums saturate rather than overflow on a hostile bill: totals pushed to the limit no
+/// longer tie out, and the store refuses to finish such a run, so it fails loudly.
 pub fn match_day(
     lines: &[BillLine],
     day: &[PaydeskRecord],
@@ -149,7 +152,7 @@ pub fn match_day(
     for line in lines {
         let provider_signed = signed(record_kind(line.kind), line.amount_minor);
         t.provider_count += 1;
-        t.provider_net_minor += provider_signed;
+        t.provider_net_minor = t.provider_net_minor.saturating_add(provider_signed);
         let key = Key::of_line(line);
         let record = key.as_ref().and_then(|k| {
             if used.contains(k) {
@@ -160,7 +163,9 @@ pub fn match_day(
         });
         let Some(record) = record else {
             t.missing_in_paydesk_count += 1;
-            t.missing_in_paydesk_net_minor += provider_signed;
+            t.missing_in_paydesk_net_minor = t
+                .missing_in_paydesk_net_minor
+                .saturating_add(provider_signed);
             out.found.push(Found {
                 difference: difference(DifferenceKind::MissingInPaydesk, Some(line), None, None),
                 settle: None,
@@ -186,12 +191,15 @@ pub fn match_day(
         match kind {
             None => {
                 t.matched_count += 1;
-                t.matched_net_minor += provider_signed;
+                t.matched_net_minor = t.matched_net_minor.saturating_add(provider_signed);
             }
             Some(kind) => {
                 t.differing_count += 1;
-                t.differing_provider_net_minor += provider_signed;
-                t.differing_paydesk_net_minor += paydesk_signed;
+                t.differing_provider_net_minor = t
+                    .differing_provider_net_minor
+                    .saturating_add(provider_signed);
+                t.differing_paydesk_net_minor =
+                    t.differing_paydesk_net_minor.saturating_add(paydesk_signed);
                 // Safe to settle: the provider reports success, paydesk knows the record
                 // but has not recorded it as done. Asking the provider (our own signed
                 // query) and applying its answer through the normal flow is exactly what
@@ -213,16 +221,19 @@ pub fn match_day(
             continue;
         }
         t.paydesk_count += 1;
-        t.paydesk_net_minor += booked(r);
+        t.paydesk_net_minor = t.paydesk_net_minor.saturating_add(booked(r));
         t.missing_at_provider_count += 1;
-        t.missing_at_provider_net_minor += booked(r);
+        t.missing_at_provider_net_minor = t.missing_at_provider_net_minor.saturating_add(booked(r));
         out.found.push(Found {
             difference: difference(DifferenceKind::MissingAtProvider, None, Some(r), None),
             settle: None,
         });
     }
     // The paydesk side's net: matched and differing pairs, plus paydesk-only records.
-    t.paydesk_net_minor += t.matched_net_minor + t.differing_paydesk_net_minor;
+    t.paydesk_net_minor = t
+        .paydesk_net_minor
+        .saturating_add(t.matched_net_minor)
+        .saturating_add(t.differing_paydesk_net_minor);
     out
 }
 
