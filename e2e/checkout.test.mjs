@@ -4,7 +4,9 @@
 // business API then says PAID and the business line receives a signed pay_order.paid.
 //
 //   desktop (PC):  WeChat Pay -> NATIVE QR code, "scanned" in the wallet;
-//                  Alipay     -> PAGE pay, the wallet sends the browser back to the checkout.
+//                  Alipay     -> PAGE pay, the wallet sends the browser back to the checkout;
+//                  COMBINED   -> the buyer's balance part held, Alipay PAGE for the rest;
+//                  BALANCE    -> paid from the balance at once.
 //   phone (H5):    Alipay     -> WAP pay, back the same way;
 //                  WeChat Pay -> H5 link to the wallet, then the buyer comes back by hand.
 //
@@ -233,6 +235,62 @@ try {
     await expectPaidEverywhere(order);
     await page.click('#back');
     await page.locator('#shop').waitFor();
+  });
+
+  await step('desktop: COMBINED holds the balance part, Alipay takes the rest in the wallet, the order shows both', async () => {
+    const page = desktop.page;
+    const buyer = `buyer-comb-${RUN}`;
+    const credited = await api('POST', '/v1/ledger/credits', { business_credit_no: `E2E-${RUN}-C1`, user_id: buyer, amount_minor: 500 });
+    expect(credited.status === 201 && credited.body.available_minor === 500, `credit: ${credited.status} ${credited.text}`);
+    const order = await createOrder('desk-comb', { buyer_id: buyer });
+    const options = await openCheckout(page, order, 'PC');
+    const comb = options.methods.find((m) => m.method === 'COMBINED');
+    expect(comb && comb.provider === 'alipay' && comb.product === 'PAGE', `PC COMBINED is balance + Alipay PAGE: ${JSON.stringify(options.methods)}`);
+    expect(comb.balance_minor === 500 && comb.provider_minor === 1499, `the split: ${JSON.stringify(comb)}`);
+    expect(!options.methods.some((m) => m.method === 'BALANCE'), 'BALANCE is not offered when the balance does not cover the order');
+    const note = await page.textContent('label.method-option[data-method="COMBINED"]');
+    expect(note.includes('5.00 from your balance') && note.includes('14.99 with Alipay'), `the method names both parts: ${note}`);
+    await choose(page, 'COMBINED');
+    const payReq = page.waitForRequest((r) => r.url().endsWith('/pay') && r.method() === 'POST');
+    await Promise.all([page.waitForURL((u) => u.href.startsWith(SANDBOX)), page.click('#pay')]);
+    const body = JSON.parse((await payReq).postData());
+    expect(body.method === 'COMBINED' && body.balance_minor === 500, `pay request: ${JSON.stringify(body)}`);
+    await page.locator('button.pay').waitFor();
+    const wallet = await page.textContent('body');
+    expect(wallet.includes('14.99') && !wallet.includes('19.99'), 'the wallet asks only for the Alipay part');
+    const held = await api('GET', `/v1/ledger/balance?owner_id=${buyer}`);
+    expect(held.body.available_minor === 0 && held.body.held_minor === 500, `balance held while Alipay is paid: ${held.text}`);
+    await shot(page, 'desktop-06b-combined-wallet');
+    await Promise.all([page.waitForURL((u) => u.href.startsWith(`${BASE}/checkout/`)), page.click('button.pay')]);
+    await waitPaid(page);
+    await page.locator('#paid-parts').waitFor({ state: 'visible' });
+    const parts = await page.textContent('#paid-parts');
+    expect(parts.includes('5.00 from your balance') && parts.includes('14.99 with Alipay'), `the paid page shows both parts: ${parts}`);
+    await shot(page, 'desktop-06c-combined-paid');
+    await expectPaidEverywhere(order);
+    const r = await api('GET', `/v1/pay-orders/${order.id}`);
+    const part = r.body.balance_part || {};
+    expect(part.amount === 500 && part.provider_amount === 1499 && part.status === 'CAPTURED', `both parts on the order: ${r.text}`);
+    const after = await api('GET', `/v1/ledger/balance?owner_id=${buyer}`);
+    expect(after.body.available_minor === 0 && after.body.held_minor === 0, `the hold was captured: ${after.text}`);
+  });
+
+  await step('desktop: BALANCE pays the whole order at once when the balance covers it', async () => {
+    const page = desktop.page;
+    const buyer = `buyer-bal-${RUN}`;
+    const credited = await api('POST', '/v1/ledger/credits', { business_credit_no: `E2E-${RUN}-C2`, user_id: buyer, amount_minor: 2500 });
+    expect(credited.status === 201, `credit: ${credited.status} ${credited.text}`);
+    const order = await createOrder('desk-bal', { buyer_id: buyer });
+    const options = await openCheckout(page, order, 'PC');
+    expect(options.methods.some((m) => m.method === 'BALANCE'), `BALANCE offered: ${JSON.stringify(options.methods)}`);
+    await choose(page, 'BALANCE');
+    await page.click('#pay');
+    await waitPaid(page);
+    const parts = await page.textContent('#paid-parts');
+    expect(parts.includes('19.99 from your balance'), `paid from the balance: ${parts}`);
+    await expectPaidEverywhere(order);
+    const after = await api('GET', `/v1/ledger/balance?owner_id=${buyer}`);
+    expect(after.body.available_minor === 501 && after.body.held_minor === 0, `balance charged once: ${after.text}`);
   });
 
   await step('desktop: Huabei installments send the chosen periods and pay through the wallet', async () => {

@@ -47,6 +47,24 @@ export function launchChromium() {
   });
 }
 
+// A new page of `browser` signed in to the console at `base` with an operator `token`;
+// page errors and console errors (other than the browser's own failed-load lines, which
+// expected 4xx answers produce) are pushed to `errors`; dialogs are accepted.
+export async function consolePage(browser, base, token, errors, viewport) {
+  const page = await browser.newPage({ viewport });
+  page.setDefaultTimeout(10_000);
+  page.on('dialog', (d) => d.accept());
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
+  await page.goto(`${base}/console`);
+  await page.fill('#token', token);
+  await page.click('#signin-form button[type=submit]');
+  await page.locator('#app').waitFor({ state: 'visible' });
+  return page;
+}
+
 // A script's steps: `step(name, fn)` runs and reports one (`ok - name` or `FAILED - name:
 // why`, then rethrows), `expect(cond, msg)` asserts, `summary()` is the closing
 // `N passed, M failed` line run.sh sums.

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { businessApi, launchChromium, steps } from './lib.mjs';
+import { businessApi, consolePage, launchChromium, steps } from './lib.mjs';
 
 const BASE = process.env.PAYDESK_E2E_BASE;
 const TOKEN = process.env.PAYDESK_E2E_TOKEN;
@@ -34,20 +34,7 @@ async function probe(secret) {
 
 const browser = await launchChromium();
 const errors = [];
-async function signedIn(token, viewport) {
-  const page = await browser.newPage({ viewport });
-  page.setDefaultTimeout(10_000);
-  page.on('dialog', (d) => d.accept());
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
-  });
-  await page.goto(`${BASE}/console`);
-  await page.fill('#token', token);
-  await page.click('#signin-form button[type=submit]');
-  await page.locator('#app').waitFor({ state: 'visible' });
-  return page;
-}
+const signedIn = (token, viewport) => consolePage(browser, BASE, token, errors, viewport);
 const count = async (page, key) => Number(await page.textContent(`#dash-counts [data-count="${key}"] strong`));
 
 try {

@@ -2,15 +2,17 @@
 # Browser tests in Debian's Chromium (playwright-core): the operator console
 # (console.test.mjs), the buyer's checkout paid in the sandbox wallet as a phone and as a
 # desktop (checkout.test.mjs), the operator's payment lookup (lookup.test.mjs), and the
-# dashboard, business lines (secret rotation) and audit log (operations.test.mjs, last: it
-# rotates the business line's secret). Starts
+# ledger and payouts views (ledger.test.mjs: payouts paid through the sandbox, a retry), and
+# the dashboard, business lines (secret rotation) and audit log (operations.test.mjs, last:
+# it rotates the business line's secret). Starts
 # `paydesk serve` on a temporary data directory and free ports (its embedded sandbox
-# included), creates an admin and a viewer operator and the `secondhand` business line, then
-# runs the scripts one after another (checkout and lookup both listen for the business
-# line's notifications on the same port).
+# included), creates an admin and a viewer operator and the `secondhand` business line, tops
+# up its payout funding account (`paydesk ledger fund`, 1,000.00 CNY), then runs the scripts
+# one after another (checkout and lookup both listen for the business line's notifications
+# on the same port).
 #
 #   e2e/run.sh PATH/TO/paydesk            # all
-#   E2E_ONLY=checkout e2e/run.sh PATH     # one of console, checkout, lookup, operations
+#   E2E_ONLY=checkout e2e/run.sh PATH     # one of console, checkout, lookup, ledger, operations
 #
 # Screenshots go to e2e/artifacts/ (kept: test artifacts), with serve.log. Exits non-zero on
 # failure; the last line is `N passed, M failed` over all scripts.
@@ -54,6 +56,9 @@ VIEWER=$("$PAYDESK" --data-dir "$WORK/data" operator add e2e-viewer --role viewe
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 LINE=$("$PAYDESK" --data-dir "$WORK/data" business-line add secondhand \
   --notify-url "http://127.0.0.1:$NOTIFY_PORT/notify" --allow-url "http://127.0.0.1:$NOTIFY_PORT/shop/" --json)
+# ledger.test.mjs pays platform payouts from this top-up.
+"$PAYDESK" --data-dir "$WORK/data" ledger fund --business-line secondhand --amount-minor 100000 \
+  --currency CNY --merchant-account ali-main --reference E2E-TOPUP-1 >/dev/null
 export CHROMIUM PAYDESK_E2E_BASE="http://127.0.0.1:$PORT" PAYDESK_E2E_TOKEN="$TOKEN" PAYDESK_E2E_VIEWER="$VIEWER"
 export PAYDESK_E2E_SANDBOX="http://127.0.0.1:$SANDBOX_PORT" PAYDESK_E2E_NOTIFY_PORT="$NOTIFY_PORT"
 # operations.test.mjs searches the database files and the server's log for secrets.
@@ -69,7 +74,7 @@ done
 # Each script ends with `N passed, M failed`; the sum is the last line of this one.
 TOTAL_PASSED=0
 TOTAL_FAILED=0
-for t in console checkout lookup operations; do
+for t in console checkout lookup ledger operations; do
   if [ -n "${E2E_ONLY:-}" ] && [ "$E2E_ONLY" != "$t" ]; then continue; fi
   echo "== $t.test.mjs"
   set +e

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod attempt;
+pub mod balance_part;
 pub mod event;
 pub mod ids;
 pub mod ledger;
@@ -19,6 +20,7 @@ pub mod signing;
 pub mod transition;
 
 pub use attempt::{AttemptFlag, AttemptStatus};
+pub use balance_part::{BalancePartStatus, RefundFunds};
 pub use event::EventType;
 pub use ledger::{AccountKind, AccountRef, EntryKind, JournalEntry, LedgerError};
 pub use money::{Amount, Currency, MoneyError};

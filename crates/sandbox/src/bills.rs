@@ -48,6 +48,15 @@ fn yuan(fen: i64) -> String {
     paydesk_providers::amount::fen_to_yuan(fen).unwrap_or_default()
 }
 
+/// The bill's fee of `fen` at the sandbox's WeChat rate, rounded half up (negative for a
+/// refund's fee given back), and how WeChat writes it (yuan with five decimals).
+fn wechat_fee(db: &Db, fen: i64) -> (i64, String) {
+    let ppm = i128::from(db.settings.wechat_bill_fee_ppm);
+    let fee = (i128::from(fen.abs()) * ppm + 500_000) / 1_000_000;
+    let fee = i64::try_from(fee).unwrap_or(0) * fen.signum();
+    (fee, format!("{}000", yuan(fee)))
+}
+
 fn bt(fields: &[String]) -> String {
     fields
         .iter()
@@ -65,6 +74,7 @@ pub fn wechat_trade_bill(db: &Db, mchid: &str, date: Date, kind: &str) -> Option
     let mut rows: Vec<(i64, String)> = Vec::new();
     let (mut n, mut settle_total, mut refund_total, mut order_total, mut apply_refund_total) =
         (0usize, 0i64, 0i64, 0i64, 0i64);
+    let mut fee_total = 0i64;
     if kind != "REFUND" {
         for o in db.orders.values().filter(|o| {
             o.provider == Provider::Wechatpay
@@ -77,6 +87,8 @@ pub fn wechat_trade_bill(db: &Db, mchid: &str, date: Date, kind: &str) -> Option
             n += 1;
             settle_total += o.paid();
             order_total += o.paid();
+            let (fee, fee_text) = wechat_fee(db, o.paid());
+            fee_total += fee;
             rows.push((
                 at,
                 bt(&[
@@ -102,7 +114,7 @@ pub fn wechat_trade_bill(db: &Db, mchid: &str, date: Date, kind: &str) -> Option
                     String::new(),
                     o.subject.clone(),
                     o.attach.clone().unwrap_or_default(),
-                    "0.00000".into(),
+                    fee_text,
                     "0.60%".into(),
                     yuan(o.paid()),
                     "0.00".into(),
@@ -126,6 +138,8 @@ pub fn wechat_trade_bill(db: &Db, mchid: &str, date: Date, kind: &str) -> Option
             ));
             n += 1;
             refund_total += r.amount;
+            let (refund_fee, refund_fee_text) = wechat_fee(db, -r.amount);
+            fee_total += refund_fee;
             apply_refund_total += r.amount;
             rows.push((
                 at,
@@ -152,7 +166,7 @@ pub fn wechat_trade_bill(db: &Db, mchid: &str, date: Date, kind: &str) -> Option
                     "SUCCESS".into(),
                     o.map(|o| o.subject.clone()).unwrap_or_default(),
                     o.and_then(|o| o.attach.clone()).unwrap_or_default(),
-                    "0.00000".into(),
+                    refund_fee_text,
                     "0.60%".into(),
                     "0.00".into(),
                     yuan(r.amount),
@@ -176,7 +190,7 @@ pub fn wechat_trade_bill(db: &Db, mchid: &str, date: Date, kind: &str) -> Option
         yuan(settle_total),
         yuan(refund_total),
         "0.00".into(),
-        "0.00000".into(),
+        format!("{}000", yuan(fee_total)),
         yuan(order_total),
         yuan(apply_refund_total),
     ]));

@@ -296,6 +296,7 @@ pub struct SettingsBody {
     wechat_transfer_auto_confirm: Option<bool>,
     wechat_refund_outcome: Option<String>,
     bill_omitted_trades: Option<Vec<String>>,
+    wechat_bill_fee_ppm: Option<u32>,
 }
 
 /// `POST /sandbox/settings`.
@@ -322,6 +323,9 @@ pub async fn settings(State(app): AppState, raw: Bytes) -> Response {
         }
         if let Some(trades) = b.bill_omitted_trades {
             db.settings.bill_omitted_trades = trades;
+        }
+        if let Some(ppm) = b.wechat_bill_fee_ppm {
+            db.settings.wechat_bill_fee_ppm = ppm.min(1_000_000);
         }
         db.settings.clone()
     });

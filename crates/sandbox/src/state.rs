@@ -346,6 +346,10 @@ pub struct Settings {
     /// provider does not").
     #[serde(default)]
     pub bill_omitted_trades: Vec<String>,
+    /// The fee WeChat Pay's trade bills charge, parts per million of each payment (a
+    /// refund gives its share back); 0 (the default) charges none.
+    #[serde(default)]
+    pub wechat_bill_fee_ppm: u32,
 }
 
 fn default_refund_outcome() -> String {

@@ -142,9 +142,34 @@ pub struct PayoutsConfig {
     pub batch_size: i64,
     /// Most provider calls for payouts in flight at once per instance.
     pub max_in_flight: usize,
+    /// Limits of particular business lines, by business line name (e.g.
+    /// `[payouts.line_limits.secondhand] daily_limit_minor = 5000000`); a line without
+    /// an entry, or a limit an entry leaves out, uses the two limits above.
+    pub line_limits: std::collections::BTreeMap<String, LineLimits>,
+}
+
+/// One business line's payout limits (see [`PayoutsConfig::line_limits`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LineLimits {
+    /// Largest single payout or withdrawal of this line, minor units.
+    pub max_amount_minor: Option<i64>,
+    /// Most this line may pay out per currency and business day, minor units.
+    pub daily_limit_minor: Option<i64>,
 }
 
 impl PayoutsConfig {
+    /// `(largest single payout, daily limit)` for the business line named `line_name`.
+    pub fn limits_for(&self, line_name: &str) -> (i64, i64) {
+        let own = self.line_limits.get(line_name);
+        (
+            own.and_then(|l| l.max_amount_minor)
+                .unwrap_or(self.max_amount_minor),
+            own.and_then(|l| l.daily_limit_minor)
+                .unwrap_or(self.daily_limit_minor),
+        )
+    }
+
     fn payout_query_schedule_is_empty(&self) -> bool {
         self.query_schedule.split(',').all(|p| p.trim().is_empty())
     }
@@ -165,6 +190,7 @@ impl Default for PayoutsConfig {
             poll_interval_ms: 1_000,
             batch_size: 50,
             max_in_flight: 8,
+            line_limits: Default::default(),
         }
     }
 }
@@ -543,6 +569,14 @@ impl Config {
                 "payouts.max_amount_minor and payouts.daily_limit_minor must be 1 to 10^15",
             );
         }
+        if po.line_limits.values().any(|l| {
+            [l.max_amount_minor, l.daily_limit_minor]
+                .into_iter()
+                .flatten()
+                .any(|v| !(1..=MAX_MINOR).contains(&v))
+        }) {
+            return bad("payouts.line_limits values must be 1 to 10^15");
+        }
         if !(1..=10_000).contains(&po.max_tries)
             || !(1..=10_000).contains(&po.batch_size)
             || !(1..=1_000).contains(&po.max_in_flight)
@@ -701,6 +735,31 @@ mod tests {
         assert_eq!(c.effective_database_url(), "sqlite:./data/paydesk.db");
         assert_eq!(c.effective_public_url(), "http://127.0.0.1:8080");
         assert_eq!(c.retry_schedule().unwrap().delays_ms().len(), 15);
+    }
+
+    #[test]
+    fn payout_limits_per_business_line() {
+        let dir = std::env::temp_dir().join(paydesk_core::ids::new_id("cfg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("paydesk.toml");
+        std::fs::write(
+            &path,
+            "[payouts]\nmax_amount_minor = 5000\n\
+             [payouts.line_limits.secondhand]\ndaily_limit_minor = 700\n\
+             [payouts.line_limits.tickets]\nmax_amount_minor = 100\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        let day = Config::default().payouts.daily_limit_minor;
+        assert_eq!(c.payouts.limits_for("secondhand"), (5_000, 700));
+        assert_eq!(c.payouts.limits_for("tickets"), (100, day));
+        assert_eq!(c.payouts.limits_for("other"), (5_000, day));
+        std::fs::write(
+            &path,
+            "[payouts.line_limits.secondhand]\ndaily_limit_minor = 0\n",
+        )
+        .unwrap();
+        assert!(Config::load(Some(&path), env(&[])).is_err());
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/balance", get(api::ledger::balance))
         .route("/ledger/statement", get(api::ledger::statement))
         .route("/settlements", post(api::ledger::settle))
+        .route("/ledger/credits", post(api::ledger::credit))
         .route(
             "/pay-orders/{id}/notifications",
             get(api::notifications::list),

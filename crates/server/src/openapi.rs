@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         ledger::balance,
         ledger::statement,
         ledger::settle,
+        ledger::credit,
     ),
     modifiers(&Hmac)
 )]

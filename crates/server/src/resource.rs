@@ -48,9 +48,41 @@ pub struct PayOrderResource {
     pub paid_at: Option<String>,
     /// RFC 3339 UTC, once closed.
     pub closed_at: Option<String>,
+    /// The part paid (or held to be paid) from the buyer's balance, for `BALANCE` and
+    /// `COMBINED` payments; the provider's part is `amount` less it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance_part: Option<BalancePartResource>,
+}
+
+/// The balance part of a pay order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BalancePartResource {
+    /// Whose balance.
+    pub user_id: String,
+    /// Minor units from the balance.
+    pub amount: i64,
+    /// Minor units paid through the provider (the order's amount less the balance part).
+    pub provider_amount: i64,
+    /// `HELD` (frozen, waiting for the provider part), `CAPTURED` (paid) or `RELEASED`
+    /// (given back).
+    pub status: String,
+    /// Minor units of it refunded to the balance.
+    pub refunded_amount: i64,
 }
 
 impl PayOrderResource {
+    /// With the order's balance part, if it has one.
+    pub fn with_balance_part(mut self, part: Option<&paydesk_store::BalancePart>) -> Self {
+        self.balance_part = part.map(|p| BalancePartResource {
+            user_id: p.user_id.clone(),
+            amount: p.amount.minor(),
+            provider_amount: self.amount - p.amount.minor(),
+            status: paydesk_core::transition::StateMachine::as_str(p.status).to_owned(),
+            refunded_amount: p.refunded_minor,
+        });
+        self
+    }
+
     /// The resource for a stored order.
     pub fn new(o: &PayOrder, public_url: &str) -> Self {
         PayOrderResource {
@@ -72,6 +104,7 @@ impl PayOrderResource {
             expire_at: rfc3339(o.expire_at_ms),
             paid_at: o.paid_at_ms.map(rfc3339),
             closed_at: o.closed_at_ms.map(rfc3339),
+            balance_part: None,
         }
     }
 }
@@ -247,6 +280,9 @@ pub struct RefundResource {
     pub created_at: String,
     /// RFC 3339 UTC, when the money went back.
     pub succeeded_at: Option<String>,
+    /// Minor units of `amount` returned to the buyer's balance (an order paid partly
+    /// from it); the provider returns the rest.
+    pub balance_amount: i64,
 }
 
 impl RefundResource {
@@ -265,6 +301,7 @@ impl RefundResource {
             last_error: r.last_error.clone(),
             created_at: rfc3339(r.created_at_ms),
             succeeded_at: r.succeeded_at_ms.map(rfc3339),
+            balance_amount: r.balance_amount_minor,
         }
     }
 }

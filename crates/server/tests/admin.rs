@@ -764,14 +764,6 @@ async fn business_lines_rotation_dashboard_and_audit(backend: Backend) {
     assert_eq!(s, 401);
 }
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Postgres).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::MySql).await } )* }
-    };
-}
-
 per_backend!(
     publish_simulate_decide_and_roll_back,
     business_lines_rotation_dashboard_and_audit,

@@ -529,14 +529,6 @@ async fn operations_endpoints(backend: Backend) {
     assert!(doc["components"]["securitySchemes"]["paydesk_hmac"].is_object());
 }
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Postgres).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::MySql).await } )* }
-    };
-}
-
 per_backend!(
     create_get_close_and_notify,
     business_lines_are_isolated,

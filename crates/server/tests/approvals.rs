@@ -502,14 +502,6 @@ fn unknown_actions_are_refused_at_config_validation() {
     assert!(e.contains("rules.publsh"), "{e}");
 }
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Postgres).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::MySql).await } )* }
-    };
-}
-
 per_backend!(
     gated_actions_wait_for_a_second_admin,
     without_the_setting_actions_run_at_once,

@@ -570,14 +570,6 @@ async fn admin_api_adds_and_disables_accounts(backend: Backend) {
     assert!(log.iter().all(|e| !e.details_json.contains("PRIVATE KEY")));
 }
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Postgres).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::MySql).await } )* }
-    };
-}
-
 per_backend!(
     stored_accounts_load_reload_list_test_and_validate,
     admin_api_adds_and_disables_accounts,

@@ -417,15 +417,53 @@ async fn an_empty_day_is_an_empty_run(backend: Backend) {
     }
 }
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::Postgres).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(paydesk_store::Backend::MySql).await } )* }
+/// The fees on a bill are booked once: platform fees -> the provider's mirror account,
+/// so the ledger's external account ties out with what the provider kept; a second run
+/// of the day books nothing more.
+async fn bill_fees_are_booked_once(backend: Backend) {
+    let Some(f) = FlowApp::start(backend).await else {
+        return;
     };
+    let (s, v) = f
+        .sandbox
+        .post("/sandbox/settings", json!({"wechat_bill_fee_ppm": 6_000}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let order = f.create_order("R-FEES", 10_000).await;
+    let no = wechat_paid(&f, &order, Value::Null).await;
+    f.wait_order_status(&id(&order), "PAID").await;
+    let paid_at = f
+        .app
+        .store
+        .attempt_by_no(&no)
+        .await
+        .unwrap()
+        .unwrap()
+        .paid_at_ms
+        .unwrap();
+    let day = paydesk_server::reconcile::china_date(paid_at);
+    let ledger = f.app.store.ledger();
+    let balance = |kind: paydesk_core::AccountKind| {
+        let a =
+            paydesk_core::AccountRef::new(kind, "wx-main", paydesk_core::Currency::CNY).unwrap();
+        async move { ledger.balance(&a).await.unwrap() }
+    };
+    for _ in 0..2 {
+        let report = paydesk_server::reconcile::reconcile_day(&f.app.state, day, "wx-main")
+            .await
+            .unwrap();
+        assert!(report.run.totals.ties_out(), "{:?}", report.run.totals);
+        assert_eq!(balance(paydesk_core::AccountKind::PlatformFees).await, -60);
+        assert_eq!(
+            balance(paydesk_core::AccountKind::External).await,
+            -10_000 + 60,
+            "the provider holds the payment less its fee"
+        );
+    }
 }
 
 per_backend!(
     a_day_with_every_kind_of_difference,
+    bill_fees_are_booked_once,
     an_empty_day_is_an_empty_run
 );

@@ -195,6 +195,7 @@ pub fn historical_order(
                 updated_at_ms: at + 60_000,
                 succeeded_at_ms: Some(at + 60_000),
                 version: 2,
+                balance_amount_minor: 0,
             });
             order.refunded_amount_minor = refunded;
             order.version = 2;

@@ -23,6 +23,7 @@ mod accounts_model;
 mod admin_model;
 mod approvals_model;
 pub mod archive;
+mod balance_model;
 mod console_model;
 mod dialect;
 mod error;
@@ -40,6 +41,7 @@ mod reconciliation_model;
 mod sql_accounts;
 mod sql_approvals;
 mod sql_archive;
+mod sql_balance;
 mod sql_console;
 mod sql_ledger;
 mod sql_payments;
@@ -54,6 +56,7 @@ mod tiered;
 pub use accounts_model::*;
 pub use admin_model::*;
 pub use approvals_model::*;
+pub use balance_model::*;
 pub use console_model::*;
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
@@ -290,9 +293,39 @@ pub trait Store: Send + Sync + 'static {
     /// `WAITING`, the order becomes `PAID` and `paid_event` is written; otherwise the
     /// attempt is flagged (`AMOUNT_MISMATCH`, else `DUPLICATE` if the order is paid, else
     /// `LATE`) and `auto_refund` is recorded with that kind (not for a held mismatch).
+    /// An attempt for part of the order (`COMBINED`) pays it only together with a held
+    /// balance part of exactly the rest, which is captured into the attempt's clearing
+    /// account in the same transaction; without one it is flagged `LATE` (the order can
+    /// no longer take it) and refunded. A whole-amount payment releases a part still
+    /// held. Every success posts its `ACQUIRING` entry (external -> clearing of the
+    /// attempt's merchant account), flagged or not: the money came in either way.
     /// Idempotent: an attempt already `SUCCEEDED` changes nothing. A `paid_amount_minor`
     /// of zero or less is `Invalid` and writes nothing.
     async fn record_payment_success(&self, success: &PaymentSuccess) -> Result<PaymentOutcome>;
+
+    // ---- balance and combined payments ----
+
+    /// The order's balance part, if it ever had one.
+    async fn balance_part(&self, pay_order_id: &str) -> Result<Option<BalancePart>>;
+
+    /// Holds part of a `WAITING` order from its buyer's balance (`COMBINED`), posting the
+    /// `HOLD` entry in the same transaction; a part held for another amount is released
+    /// first, one held for the same amount is returned as it is. Refused while a
+    /// provider attempt of the order is open (close it first).
+    async fn hold_balance_part(&self, hold: &HoldBalance) -> Result<HoldOutcome>;
+
+    /// Releases the order's balance part if it is held (`RELEASE` entry); returns the
+    /// part as it ends up (`None`: the order has none).
+    async fn release_balance_part(
+        &self,
+        pay_order_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<BalancePart>>;
+
+    /// Pays a whole `WAITING` order from its buyer's balance (`BALANCE`) in one
+    /// transaction: hold and capture into the balance clearing account, the order
+    /// `PAID`, `paid_event` written. Refused while a provider attempt is open.
+    async fn pay_with_balance(&self, payment: &BalancePayment) -> Result<BalancePaymentOutcome>;
 
     /// Up to `limit` flagged attempts, newest first, for operators.
     async fn flagged_attempts(&self, limit: i64) -> Result<Vec<Attempt>>;

@@ -55,6 +55,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "approvals",
         include_str!("../migrations/sqlite/0009_approvals.sql"),
     ),
+    (
+        10,
+        "balance_payments",
+        include_str!("../migrations/sqlite/0010_balance_payments.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -102,6 +107,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "approvals",
         include_str!("../migrations/postgres/0009_approvals.sql"),
     ),
+    (
+        10,
+        "balance_payments",
+        include_str!("../migrations/postgres/0010_balance_payments.sql"),
+    ),
 ];
 const MYSQL: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/mysql/0001_core.sql")),
@@ -144,6 +154,11 @@ const MYSQL: &[(i64, &str, &str)] = &[
         9,
         "approvals",
         include_str!("../migrations/mysql/0009_approvals.sql"),
+    ),
+    (
+        10,
+        "balance_payments",
+        include_str!("../migrations/mysql/0010_balance_payments.sql"),
     ),
 ];
 

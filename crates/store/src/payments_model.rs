@@ -170,6 +170,9 @@ pub struct NewRefund {
     pub reason: Option<String>,
     /// Creation time; the first try is due at once.
     pub created_at_ms: i64,
+    /// For an order paid partly from the balance: which part the refund takes first
+    /// (ignored otherwise).
+    pub funds: paydesk_core::RefundFunds,
 }
 
 /// A stored refund.
@@ -211,6 +214,16 @@ pub struct Refund {
     pub succeeded_at_ms: Option<i64>,
     /// Optimistic-concurrency guard.
     pub version: i64,
+    /// The part of `amount` that goes back to the buyer's balance (a combined or balance
+    /// order); the provider is asked for the rest ([`Refund::provider_amount_minor`]).
+    pub balance_amount_minor: i64,
+}
+
+impl Refund {
+    /// What the provider is asked to return: the amount less its balance part.
+    pub fn provider_amount_minor(&self) -> i64 {
+        self.amount.minor() - self.balance_amount_minor
+    }
 }
 
 /// What asking for a business refund did.

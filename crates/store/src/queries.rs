@@ -54,6 +54,7 @@ pub(crate) struct Queries {
     pub ledger: LedgerQueries,
     pub reconciliation: ReconciliationQueries,
     pub approvals: ApprovalQueries,
+    pub balance: BalanceQueries,
 }
 
 const OPERATOR_COLS: &str = "id, name, role, token_hash, status, created_at_ms";
@@ -274,6 +275,56 @@ impl Queries {
             ledger: LedgerQueries::new(backend),
             reconciliation: ReconciliationQueries::new(backend),
             approvals: ApprovalQueries::new(backend),
+            balance: BalanceQueries::new(backend),
+        }
+    }
+}
+
+/// Columns of `pay_order_balance_parts`, in the order of the `BalancePart` model.
+pub(crate) const BALANCE_PART_COLS: &str =
+    "pay_order_id, business_line_id, user_id, currency, amount_minor, status, \
+     refunded_minor, created_at_ms, updated_at_ms, version";
+
+/// Statements for balance parts (`sql_balance.rs`). Every change runs under its order's
+/// row lock and is conditional on the part's version and status besides.
+pub(crate) struct BalanceQueries {
+    pub by_order: String,
+    pub insert: String,
+    pub move_part: String,
+    pub reserve_refund: String,
+    pub release_refund: String,
+}
+
+impl BalanceQueries {
+    fn new(backend: Backend) -> Self {
+        let q = |s: String| backend.placeholders(&s);
+        BalanceQueries {
+            by_order: q(format!(
+                "SELECT {BALANCE_PART_COLS} FROM pay_order_balance_parts WHERE pay_order_id = ?"
+            )),
+            insert: q(format!(
+                "INSERT INTO pay_order_balance_parts ({BALANCE_PART_COLS}) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            // `(amount, status, now, order, version, from)`: every move of a part (a
+            // released part held again may change its amount).
+            move_part: q(
+                "UPDATE pay_order_balance_parts SET amount_minor = ?, status = ?, \
+                 updated_at_ms = ?, version = version + 1 \
+                 WHERE pay_order_id = ? AND version = ? AND status = ?"
+                    .into(),
+            ),
+            // `(amount, now, order, amount)`: never past the captured amount.
+            reserve_refund: q("UPDATE pay_order_balance_parts \
+                 SET refunded_minor = refunded_minor + ?, updated_at_ms = ?, \
+                 version = version + 1 WHERE pay_order_id = ? AND status = 'CAPTURED' \
+                 AND refunded_minor + ? <= amount_minor"
+                .into()),
+            // `(amount, now, order, amount)`: a failed refund's reservation given back.
+            release_refund: q("UPDATE pay_order_balance_parts \
+                 SET refunded_minor = refunded_minor - ?, updated_at_ms = ?, \
+                 version = version + 1 WHERE pay_order_id = ? AND refunded_minor >= ?"
+                .into()),
         }
     }
 }
@@ -288,7 +339,7 @@ pub(crate) const PAYMENT_ATTEMPT_COLS: &str =
 pub(crate) const REFUND_COLS: &str =
     "id, business_line_id, pay_order_id, attempt_id, refund_no, business_refund_no, kind, \
      amount_minor, currency, reason, status, provider_refund_id, tries, next_action_at_ms, \
-     last_error, created_at_ms, updated_at_ms, succeeded_at_ms, version";
+     last_error, created_at_ms, updated_at_ms, succeeded_at_ms, version, balance_amount_minor";
 
 /// Columns of `provider_callbacks`, in the order of the `RawCallback` model.
 pub(crate) const CALLBACK_COLS: &str =
@@ -326,6 +377,7 @@ pub(crate) struct PaymentQueries {
     pub release_refund: String,
     pub paid_attempt_of_order: String,
     pub count_refunds_of_attempt: String,
+    pub count_refunds_of_order: String,
     pub refund_by_id: String,
     pub refund_by_business_no: String,
     pub refund_by_no: String,
@@ -422,7 +474,7 @@ impl PaymentQueries {
             ),
             insert_refund: q(format!(
                 "INSERT INTO refunds ({REFUND_COLS}) VALUES \
-                 (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
             // `(amount, now, id, currency, amount)`: the reservation; never past the paid
             // amount, whatever runs at the same time.
@@ -442,6 +494,7 @@ impl PaymentQueries {
                  WHERE id = ? AND pay_order_id = ? AND status = 'SUCCEEDED' AND flag IS NULL"
                 .into()),
             count_refunds_of_attempt: q("SELECT COUNT(*) FROM refunds WHERE attempt_id = ?".into()),
+            count_refunds_of_order: q("SELECT COUNT(*) FROM refunds WHERE pay_order_id = ?".into()),
             refund_by_id: q(format!("SELECT {REFUND_COLS} FROM refunds WHERE id = ?")),
             refund_by_business_no: q(format!(
                 "SELECT {REFUND_COLS} FROM refunds \
@@ -1263,6 +1316,7 @@ impl ReconciliationQueries {
                  a.provider_txn_id AS paid_txn_id FROM refunds r \
                  JOIN payment_attempts a ON a.id = r.attempt_id \
                  WHERE a.merchant_account = ? AND r.status = 'SUCCEEDED' \
+                 AND r.amount_minor > r.balance_amount_minor \
                  AND r.succeeded_at_ms >= ? AND r.succeeded_at_ms < ? \
                  ORDER BY r.succeeded_at_ms, r.id"
             )),

@@ -15,7 +15,7 @@
 
 use crate::error::Result;
 use crate::{
-    Difference, DifferenceFilter, NewDifference, PaydeskRecord, ReconciliationRun,
+    Difference, DifferenceFilter, NewDifference, NewJournalEntry, PaydeskRecord, ReconciliationRun,
     ResolveDifference, RunFilter, RunTotals, StartRun, Transition,
 };
 use async_trait::async_trait;
@@ -42,6 +42,23 @@ pub trait ReconciliationStore: Send + Sync {
         expected_version: i64,
         totals: &RunTotals,
         differences: &[NewDifference],
+        now_ms: i64,
+    ) -> Result<Transition<(ReconciliationRun, Vec<Difference>)>> {
+        self.finish_run_posting(run_id, expected_version, totals, differences, None, now_ms)
+            .await
+    }
+
+    /// [`ReconciliationStore::finish_run`], posting `fees` (the provider fees the bill
+    /// charged: a `PROVIDER_FEE` entry) in the same transaction. The entry's idempotency
+    /// key names the bill (merchant account and day): a day reconciled again posts
+    /// nothing more, since bills are final.
+    async fn finish_run_posting(
+        &self,
+        run_id: &str,
+        expected_version: i64,
+        totals: &RunTotals,
+        differences: &[NewDifference],
+        fees: Option<&NewJournalEntry>,
         now_ms: i64,
     ) -> Result<Transition<(ReconciliationRun, Vec<Difference>)>>;
 

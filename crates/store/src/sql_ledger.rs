@@ -97,7 +97,7 @@ macro_rules! impl_ledger {
                 EntryKind::parse(&kind).ok_or_else(|| corrupt("entry kind", &kind))
             }
 
-            async fn ledger_try_ensure(
+            pub(crate) async fn ledger_try_ensure(
                 &self,
                 a: &AccountRef,
                 now_ms: i64,

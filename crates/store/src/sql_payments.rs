@@ -10,10 +10,11 @@
 
 use crate::error::{is_unique_violation, ConflictOnUnique, Result, StoreError};
 use crate::*;
+use paydesk_core::ledger::movements;
 use paydesk_core::transition::StateMachine;
 use paydesk_core::{
-    Amount, AttemptFlag, AttemptStatus, Currency, PayOrderStatus, Provider, RefundKind,
-    RefundStatus,
+    Amount, AttemptFlag, AttemptStatus, BalancePartStatus, Currency, PayOrderStatus, Provider,
+    RefundKind, RefundStatus,
 };
 use sqlx::mysql::{MySql, MySqlRow};
 use sqlx::postgres::{PgRow, Postgres};
@@ -88,6 +89,7 @@ macro_rules! impl_payments {
                     .bind(r.updated_at_ms)
                     .bind(r.succeeded_at_ms)
                     .bind(r.version)
+                    .bind(r.balance_amount_minor)
             }
 
             /// Binds a raw callback's columns in `CALLBACK_COLS` order.
@@ -156,6 +158,7 @@ macro_rules! impl_payments {
                     updated_at_ms: Self::i(row, "updated_at_ms")?,
                     succeeded_at_ms: Self::oi(row, "succeeded_at_ms")?,
                     version: Self::i(row, "version")?,
+                    balance_amount_minor: Self::i(row, "balance_amount_minor")?,
                 })
             }
 
@@ -251,7 +254,20 @@ macro_rules! impl_payments {
                     .fetch_one(&mut *tx)
                     .await?;
                 let order = Self::pay_order(&row)?;
-                if order.amount != a.amount {
+                // The whole amount, or (COMBINED) the rest of a balance part held now.
+                let rest_of_hold = if order.amount == a.amount {
+                    false
+                } else {
+                    Self::bp_get_tx(&mut tx, &self.q.balance.by_order, &order.id)
+                        .await?
+                        .is_some_and(|b| {
+                            b.status == BalancePartStatus::Held
+                                && b.amount.currency() == a.amount.currency()
+                                && b.amount.minor().checked_add(a.amount.minor())
+                                    == Some(order.amount.minor())
+                        })
+                };
+                if order.amount != a.amount && !rest_of_hold {
                     return Err(StoreError::Invalid(format!(
                         "attempt {} asks {:?}, its pay order {} is {:?}",
                         a.id, a.amount, order.id, order.amount
@@ -424,6 +440,22 @@ macro_rules! impl_payments {
                 if attempt.status == AttemptStatus::Succeeded {
                     return Ok(PaymentOutcome::AlreadyRecorded(attempt));
                 }
+                // Every success brought money in through the attempt's merchant account.
+                let currency = attempt.amount.currency();
+                let acquiring = movements::acquiring(
+                    &attempt.merchant_account,
+                    Amount::new(s.paid_amount_minor, currency)
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                )
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let mut accounts = self.ledger_open(&acquiring, s.now_ms).await?;
+                let part_seen = self.bp_get(&attempt.pay_order_id).await?;
+                if let Some(part) = &part_seen {
+                    accounts.extend(
+                        self.bp_open(&part.user_id, currency, None, s.now_ms)
+                            .await?,
+                    );
+                }
                 let mut tx = self.write_tx().await?;
                 let row = sqlx::query(&p.lock_order)
                     .bind(&attempt.pay_order_id)
@@ -436,12 +468,34 @@ macro_rules! impl_payments {
                     )));
                 };
                 let order = Self::pay_order(&row)?;
-                // Under the order's lock its status is the latest committed one.
+                // Under the order's lock its status (and balance part) is the latest
+                // committed one.
+                let held = Self::bp_get_tx(&mut tx, &self.q.balance.by_order, &order.id)
+                    .await?
+                    .filter(|b| b.status == BalancePartStatus::Held);
+                if held.is_some() && part_seen.is_none() {
+                    // Held after the accounts were opened: try again with them open.
+                    drop(tx);
+                    return Err(StoreError::Conflict(format!(
+                        "pay order {} took a balance part while its payment was recorded",
+                        order.id
+                    )));
+                }
+                let whole = attempt.amount == order.amount;
+                let covered = whole
+                    || held.as_ref().is_some_and(|b| {
+                        b.amount.minor().checked_add(attempt.amount.minor())
+                            == Some(order.amount.minor())
+                    });
                 let flag = if s.paid_amount_minor != attempt.amount.minor() {
                     Some(AttemptFlag::AmountMismatch)
                 } else {
                     match order.status {
-                        PayOrderStatus::Waiting => None,
+                        PayOrderStatus::Waiting if covered => None,
+                        // A combined attempt whose balance part is gone (released when
+                        // the buyer chose again): the order cannot take it, so it goes
+                        // back like a late payment.
+                        PayOrderStatus::Waiting => Some(AttemptFlag::Late),
                         PayOrderStatus::Paid => Some(AttemptFlag::Duplicate),
                         PayOrderStatus::Closed => Some(AttemptFlag::Late),
                     }
@@ -470,7 +524,31 @@ macro_rules! impl_payments {
                         None => Ok(PaymentOutcome::UnknownAttempt),
                     };
                 }
+                let entry = Self::order_entry(
+                    &order.business_line_id,
+                    &order.id,
+                    format!("attempt:{}", attempt.id),
+                    acquiring,
+                    s.now_ms,
+                );
+                self.post_certain_tx(&mut tx, entry, &accounts).await?;
                 let Some(flag) = flag else {
+                    if let Some(part) = &held {
+                        if whole {
+                            // Paid wholly by the provider: the balance stays the buyer's.
+                            self.bp_release_tx(&mut tx, part, &accounts, s.now_ms)
+                                .await?;
+                        } else {
+                            self.bp_capture_tx(
+                                &mut tx,
+                                part,
+                                &attempt.merchant_account,
+                                &accounts,
+                                s.now_ms,
+                            )
+                            .await?;
+                        }
+                    }
                     let paid = sqlx::query(&p.mark_paid)
                         .bind(s.paid_at_ms)
                         .bind(s.now_ms)
@@ -519,6 +597,7 @@ macro_rules! impl_payments {
                         updated_at_ms: r.created_at_ms,
                         succeeded_at_ms: None,
                         version: 0,
+                        balance_amount_minor: 0,
                     };
                     self.insert_refund_tx(&mut tx, &refund).await?;
                     Some(refund)
@@ -617,24 +696,83 @@ macro_rules! impl_payments {
                         other => Ok(CreateRefundOutcome::OrderNotPaid(other)),
                     };
                 }
-                let paid_by = Self::count_tx(
-                    &mut tx,
-                    &p.paid_attempt_of_order,
-                    &r.attempt_id,
-                    Some(&order.id),
-                )
-                .await?;
-                if paid_by != 1 {
-                    return Err(StoreError::Invalid(format!(
-                        "attempt {} is not the payment of pay order {}",
-                        r.attempt_id, order.id
-                    )));
-                }
-                let n = Self::count_tx(&mut tx, &p.count_refunds_of_attempt, &r.attempt_id, None)
+                let part = Self::bp_get_tx(&mut tx, &self.q.balance.by_order, &order.id)
+                    .await?
+                    .filter(|b| b.status == BalancePartStatus::Captured);
+                // A BALANCE order has no provider attempt: its refunds name none ("").
+                let balance_only = part.as_ref().is_some_and(|b| b.amount == order.amount);
+                let n = if balance_only {
+                    if !r.attempt_id.is_empty() {
+                        return Err(StoreError::Invalid(format!(
+                            "pay order {} was paid from the balance: no attempt to refund",
+                            order.id
+                        )));
+                    }
+                    Self::count_tx(&mut tx, &p.count_refunds_of_order, &order.id, None).await?
+                } else {
+                    let paid_by = Self::count_tx(
+                        &mut tx,
+                        &p.paid_attempt_of_order,
+                        &r.attempt_id,
+                        Some(&order.id),
+                    )
                     .await?;
+                    if paid_by != 1 {
+                        return Err(StoreError::Invalid(format!(
+                            "attempt {} is not the payment of pay order {}",
+                            r.attempt_id, order.id
+                        )));
+                    }
+                    Self::count_tx(&mut tx, &p.count_refunds_of_attempt, &r.attempt_id, None)
+                        .await?
+                };
                 if n >= max_refunds {
                     return Ok(CreateRefundOutcome::TooManyRefunds);
                 }
+                let balance_amount_minor = match &part {
+                    None => 0,
+                    Some(b) => {
+                        let locked = Self::one_by_id_tx(
+                            &mut tx,
+                            &self.q.pay_order_by_id,
+                            &order.id,
+                            Self::pay_order,
+                        )
+                        .await?;
+                        let before = locked.refunded_amount_minor - r.amount.minor();
+                        let provider_total = order.amount.minor() - b.amount.minor();
+                        let provider_left = provider_total - (before - b.refunded_minor);
+                        let balance_left = b.amount.minor() - b.refunded_minor;
+                        let split = paydesk_core::balance_part::split_refund(
+                            r.amount.minor(),
+                            provider_left,
+                            balance_left,
+                            r.funds,
+                        );
+                        let Some((_, balance)) = split else {
+                            return Err(StoreError::Corrupt(format!(
+                                "pay order {} refunded {} does not match its balance part",
+                                order.id, before
+                            )));
+                        };
+                        if balance > 0 {
+                            let done = sqlx::query(&self.q.balance.reserve_refund)
+                                .bind(balance)
+                                .bind(r.created_at_ms)
+                                .bind(&order.id)
+                                .bind(balance)
+                                .execute(&mut *tx)
+                                .await?;
+                            if done.rows_affected() != 1 {
+                                return Err(StoreError::Corrupt(format!(
+                                    "balance part of {} cannot take a refund of {balance}",
+                                    order.id
+                                )));
+                            }
+                        }
+                        balance
+                    }
+                };
                 let refund = Refund {
                     id: r.id.clone(),
                     business_line_id: order.business_line_id.clone(),
@@ -654,6 +792,7 @@ macro_rules! impl_payments {
                     updated_at_ms: r.created_at_ms,
                     succeeded_at_ms: None,
                     version: 0,
+                    balance_amount_minor,
                 };
                 self.insert_refund_tx(&mut tx, &refund).await?;
                 tx.commit().await?;
@@ -716,6 +855,14 @@ macro_rules! impl_payments {
                 u: &RefundUpdate,
             ) -> Result<Transition<Refund>> {
                 let p = &self.q.payments;
+                // A success moves the money in the ledger: its entries, and the accounts
+                // they touch (opened before the transaction), are known from the refund.
+                let postings = match self.pay_refund(id).await? {
+                    Some(r) if u.status == RefundStatus::Succeeded => {
+                        Some(self.refund_postings(&r, u.now_ms).await?)
+                    }
+                    _ => None,
+                };
                 let mut tx = self.write_tx().await?;
                 let row = sqlx::query(&p.refund_by_id)
                     .bind(id)
@@ -770,6 +917,32 @@ macro_rules! impl_payments {
                             current.amount.minor()
                         )));
                     }
+                    if current.balance_amount_minor > 0 {
+                        let released = sqlx::query(&self.q.balance.release_refund)
+                            .bind(current.balance_amount_minor)
+                            .bind(u.now_ms)
+                            .bind(&current.pay_order_id)
+                            .bind(current.balance_amount_minor)
+                            .execute(&mut *tx)
+                            .await?;
+                        if released.rows_affected() != 1 {
+                            return Err(StoreError::Corrupt(format!(
+                                "balance part of {} does not hold refund {}'s reservation",
+                                current.pay_order_id, current.id
+                            )));
+                        }
+                    }
+                }
+                // SUCCEEDED is terminal too: the money moves in the ledger exactly once.
+                if u.status == RefundStatus::Succeeded && current.status != u.status {
+                    let Some((entries, accounts)) = postings else {
+                        return Err(StoreError::Conflict(format!(
+                            "refund {id} appeared while it was being updated"
+                        )));
+                    };
+                    for e in entries {
+                        self.post_certain_tx(&mut tx, e, &accounts).await?;
+                    }
                 }
                 if let Some(e) = &u.event {
                     self.insert_event_tx(&mut tx, e).await?;
@@ -777,6 +950,69 @@ macro_rules! impl_payments {
                 let refund = self.refund_tx(&mut tx, id).await?;
                 tx.commit().await?;
                 Ok(Transition::Applied(refund))
+            }
+
+            /// The entries a refund's success posts, and their accounts (opened): the
+            /// provider part `REFUND` (clearing -> external of the paid attempt's merchant
+            /// account), the balance part `BALANCE_REFUND` (clearing -> the buyer's
+            /// available balance).
+            async fn refund_postings(
+                &self,
+                r: &Refund,
+                now_ms: i64,
+            ) -> Result<(Vec<NewJournalEntry>, crate::sql_balance::Opened)> {
+                let bad = |e: paydesk_core::LedgerError| StoreError::Invalid(e.to_string());
+                let currency = r.amount.currency();
+                let clearing_owner = if r.attempt_id.is_empty() {
+                    paydesk_core::balance_part::BALANCE_CLEARING_OWNER.to_owned()
+                } else {
+                    self.pay_attempt(&r.attempt_id)
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!("refund {} has no attempt", r.id))
+                        })?
+                        .merchant_account
+                };
+                let mut entries = Vec::new();
+                let mut accounts = crate::sql_balance::Opened::new();
+                let provider_minor = r.provider_amount_minor();
+                if provider_minor > 0 {
+                    let e = movements::refund(
+                        &clearing_owner,
+                        Amount::new(provider_minor, currency)
+                            .map_err(|e| StoreError::Corrupt(format!("refund {}: {e}", r.id)))?,
+                    )
+                    .map_err(bad)?;
+                    accounts.extend(self.ledger_open(&e, now_ms).await?);
+                    entries.push(e);
+                }
+                if r.balance_amount_minor > 0 {
+                    let part = self.bp_get(&r.pay_order_id).await?.ok_or_else(|| {
+                        StoreError::Corrupt(format!("refund {} has no balance part", r.id))
+                    })?;
+                    let e = movements::balance_refund(
+                        &clearing_owner,
+                        &part.user_account().map_err(bad)?,
+                        Amount::new(r.balance_amount_minor, currency)
+                            .map_err(|e| StoreError::Corrupt(format!("refund {}: {e}", r.id)))?,
+                    )
+                    .map_err(bad)?;
+                    accounts.extend(self.ledger_open(&e, now_ms).await?);
+                    entries.push(e);
+                }
+                let entries = entries
+                    .into_iter()
+                    .map(|e| {
+                        Self::order_entry(
+                            &r.business_line_id,
+                            &r.pay_order_id,
+                            format!("refund:{}", r.id),
+                            e,
+                            now_ms,
+                        )
+                    })
+                    .collect();
+                Ok((entries, accounts))
             }
 
             pub(crate) async fn pay_insert_callback(&self, c: &RawCallback) -> Result<()> {

@@ -227,6 +227,7 @@ macro_rules! impl_reconciliation {
                 expected_version: i64,
                 t: &RunTotals,
                 differences: &[NewDifference],
+                fees: Option<&NewJournalEntry>,
                 now_ms: i64,
             ) -> Result<Transition<(ReconciliationRun, Vec<Difference>)>> {
                 if !t.ties_out() {
@@ -234,6 +235,15 @@ macro_rules! impl_reconciliation {
                         "reconciliation totals of run {run_id} do not tie out: {t:?}"
                     )));
                 }
+                if fees.is_some_and(|f| f.entry.kind() != paydesk_core::EntryKind::ProviderFee) {
+                    return Err(StoreError::Invalid(
+                        "a run posts only a PROVIDER_FEE entry".into(),
+                    ));
+                }
+                let fee_accounts = match fees {
+                    Some(f) => self.ledger_open(&f.entry, now_ms).await?,
+                    None => Default::default(),
+                };
                 let r = &self.q.reconciliation;
                 let mut tx = self.write_tx().await?;
                 let changed = sqlx::query(&r.finish_run)
@@ -296,6 +306,20 @@ macro_rules! impl_reconciliation {
                     .iter()
                     .map(Self::difference_row)
                     .collect::<Result<Vec<_>>>()?;
+                if let Some(f) = fees {
+                    // Looked up first: a taken key would abort PostgreSQL's transaction.
+                    let posted = sqlx::query(&self.q.ledger.entry_key)
+                        .bind(&f.business_line_id)
+                        .bind(f.entry.kind().as_str())
+                        .bind(&f.idempotency_key)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    if !posted {
+                        self.post_certain_tx(&mut tx, f.clone(), &fee_accounts)
+                            .await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(Transition::Applied((run, open)))
             }
@@ -408,16 +432,17 @@ macro_rules! impl_reconciliation {
                 with_retry!(self.recon_start(start).await)
             }
 
-            async fn finish_run(
+            async fn finish_run_posting(
                 &self,
                 run_id: &str,
                 expected_version: i64,
                 totals: &RunTotals,
                 differences: &[NewDifference],
+                fees: Option<&NewJournalEntry>,
                 now_ms: i64,
             ) -> Result<Transition<(ReconciliationRun, Vec<Difference>)>> {
                 with_retry!(
-                    self.recon_finish(run_id, expected_version, totals, differences, now_ms)
+                    self.recon_finish(run_id, expected_version, totals, differences, fees, now_ms)
                         .await
                 )
             }
@@ -525,7 +550,7 @@ macro_rules! impl_reconciliation {
                         attempt_no: Self::s(&row, "paid_attempt_no")?,
                         refund_no: Some(f.refund_no),
                         provider_txn_id: Self::os(&row, "paid_txn_id")?,
-                        amount_minor: f.amount.minor(),
+                        amount_minor: f.amount.minor() - f.balance_amount_minor,
                         currency: f.amount.currency(),
                         status: f.status.as_str().to_owned(),
                         succeeded: true,

@@ -374,6 +374,16 @@ macro_rules! impl_store {
                 now_ms: i64,
                 event: &NewEvent,
             ) -> Result<Transition<PayOrder>> {
+                // A held balance part goes back to the buyer with the close: its accounts
+                // are opened first, like every posting's.
+                let part_seen = self.bp_get(id).await?;
+                let accounts = match &part_seen {
+                    Some(p) => {
+                        self.bp_open(&p.user_id, p.amount.currency(), None, now_ms)
+                            .await?
+                    }
+                    None => Default::default(),
+                };
                 let mut tx = self.write_tx().await?;
                 // The order's row lock first: the open-attempt check below then sees every
                 // attempt committed before it (PostgreSQL would otherwise re-check only the
@@ -382,6 +392,15 @@ macro_rules! impl_store {
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
+                let held = Self::bp_get_tx(&mut tx, &self.q.balance.by_order, id)
+                    .await?
+                    .filter(|b| b.status == paydesk_core::BalancePartStatus::Held);
+                if held.is_some() && part_seen.is_none() {
+                    drop(tx);
+                    return Err(StoreError::Conflict(format!(
+                        "pay order {id} took a balance part while it was closed"
+                    )));
+                }
                 let done = sqlx::query(&self.q.close_pay_order)
                     .bind(now_ms)
                     .bind(now_ms)
@@ -391,6 +410,9 @@ macro_rules! impl_store {
                 if done.rows_affected() != 1 {
                     drop(tx);
                     return Ok(Transition::Refused(self.pay_order(id).await?));
+                }
+                if let Some(part) = &held {
+                    self.bp_release_tx(&mut tx, part, &accounts, now_ms).await?;
                 }
                 self.insert_event_tx(&mut tx, event).await?;
                 let row = sqlx::query(&self.q.pay_order_by_id)
@@ -756,6 +778,29 @@ macro_rules! impl_store {
                 success: &PaymentSuccess,
             ) -> Result<PaymentOutcome> {
                 with_retry!(self.pay_record_success(success).await)
+            }
+
+            async fn balance_part(&self, pay_order_id: &str) -> Result<Option<BalancePart>> {
+                self.bp_get(pay_order_id).await
+            }
+
+            async fn hold_balance_part(&self, hold: &HoldBalance) -> Result<HoldOutcome> {
+                with_retry!(self.bp_try_hold(hold).await)
+            }
+
+            async fn release_balance_part(
+                &self,
+                pay_order_id: &str,
+                now_ms: i64,
+            ) -> Result<Option<BalancePart>> {
+                with_retry!(self.bp_try_release(pay_order_id, now_ms).await)
+            }
+
+            async fn pay_with_balance(
+                &self,
+                payment: &BalancePayment,
+            ) -> Result<BalancePaymentOutcome> {
+                with_retry!(self.bp_try_pay(payment).await)
             }
 
             async fn flagged_attempts(&self, limit: i64) -> Result<Vec<Attempt>> {

@@ -319,6 +319,7 @@ pub mod fixtures {
                 amount: Amount::new(paid_minor.max(0), a.amount.currency()).unwrap(),
                 reason: Some("not this order's payment".into()),
                 created_at_ms: now_ms,
+                funds: paydesk_core::RefundFunds::default(),
             },
             hold_amount_mismatch: false,
         }
@@ -351,6 +352,7 @@ pub mod fixtures {
             amount: cny(minor),
             reason: Some("buyer returned it".into()),
             created_at_ms: 20_000,
+            funds: paydesk_core::RefundFunds::default(),
         }
     }
 

@@ -374,6 +374,31 @@ impl Store for TieredStore {
         self.hot.record_payment_success(success).await
     }
 
+    // Balance parts live only in the hot tier (never archived), and the orders they
+    // change are back-filled first.
+    async fn balance_part(&self, pay_order_id: &str) -> Result<Option<BalancePart>> {
+        self.hot.balance_part(pay_order_id).await
+    }
+
+    async fn hold_balance_part(&self, hold: &HoldBalance) -> Result<HoldOutcome> {
+        self.ensure_hot(&hold.pay_order_id).await?;
+        self.hot.hold_balance_part(hold).await
+    }
+
+    async fn release_balance_part(
+        &self,
+        pay_order_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<BalancePart>> {
+        self.ensure_hot(pay_order_id).await?;
+        self.hot.release_balance_part(pay_order_id, now_ms).await
+    }
+
+    async fn pay_with_balance(&self, payment: &BalancePayment) -> Result<BalancePaymentOutcome> {
+        self.ensure_hot(&payment.pay_order_id).await?;
+        self.hot.pay_with_balance(payment).await
+    }
+
     async fn flagged_attempts(&self, limit: i64) -> Result<Vec<Attempt>> {
         let mut all = self.hot.flagged_attempts(limit).await?;
         for a in self.cold.flagged_attempts(limit).await? {

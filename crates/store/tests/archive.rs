@@ -136,6 +136,7 @@ async fn seed(hot: &dyn Store, n_eligible: usize) -> Seeded {
         updated_at_ms: NOW - 200 * DAY,
         succeeded_at_ms: None,
         version: 1,
+        balance_amount_minor: 0,
     }];
     let mut staying = staying;
     staying.extend([open_attempt, refund_in_flight]);
@@ -453,6 +454,7 @@ async fn reads_backfill_and_uniqueness(h: TestDb, c: TestDb) {
         amount: Amount::new(refundable, p.order.amount.currency()).unwrap(),
         reason: None,
         created_at_ms: NOW,
+        funds: paydesk_core::RefundFunds::default(),
     };
     assert!(matches!(
         tiered.create_refund(&late, 50).await.unwrap(),

@@ -87,6 +87,7 @@ fn success(o: &PayOrder, a: &Attempt) -> PaymentSuccess {
             amount: a.amount,
             reason: None,
             created_at_ms: 4,
+            funds: paydesk_core::RefundFunds::default(),
         },
         hold_amount_mismatch: false,
     }
@@ -103,6 +104,7 @@ fn refund(o: &PayOrder, a: &Attempt, no: u8, amount: i64) -> NewRefund {
         amount: cny(amount),
         reason: None,
         created_at_ms: 10,
+        funds: paydesk_core::RefundFunds::default(),
     }
 }
 

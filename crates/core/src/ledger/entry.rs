@@ -95,6 +95,12 @@ pub enum EntryKind {
     /// An operator's correction: any balanced lines. The ledger is append-only, so a
     /// mistake is fixed by a new entry, never by editing one.
     Adjustment,
+    /// The balance part of a combined or balance order refunded: clearing -> the buyer's
+    /// available balance.
+    BalanceRefund,
+    /// The platform credited a user's balance (a reward, a compensation): platform funding
+    /// -> user available.
+    Credit,
 }
 
 impl EntryKind {
@@ -111,6 +117,8 @@ impl EntryKind {
         Self::Funding,
         Self::HoldCapture,
         Self::Adjustment,
+        Self::BalanceRefund,
+        Self::Credit,
     ];
 
     /// The stable stored name.
@@ -127,6 +135,8 @@ impl EntryKind {
             Self::Funding => "FUNDING",
             Self::HoldCapture => "HOLD_CAPTURE",
             Self::Adjustment => "ADJUSTMENT",
+            Self::BalanceRefund => "BALANCE_REFUND",
+            Self::Credit => "CREDIT",
         }
     }
 

@@ -13,6 +13,8 @@
 //! | [`payout`] | `PAYOUT` | funding(BL) -a, external(M) +a |
 //! | [`fund`] | `FUNDING` | external(M) -a, funding(BL) +a |
 //! | [`capture_hold`] | `HOLD_CAPTURE` | held -a, target +a |
+//! | [`balance_refund`] | `BALANCE_REFUND` | clearing(C) -a, user available +a |
+//! | [`credit`] | `CREDIT` | funding(BL) -a, user available +a |
 //!
 //! M is a merchant account id, BL a business line id. A withdrawal or payout posts
 //! nothing while its transfer is in flight (the hold keeps the money out of reach); it is
@@ -235,6 +237,43 @@ pub fn capture_hold(
     transfer(EntryKind::HoldCapture, &available.held_twin()?, to, amount)
 }
 
+/// `amount` of a refund goes back to a buyer's available balance (`user`) from the
+/// clearing account of `clearing_owner` (the merchant account the order was paid at, or
+/// [`crate::balance_part::BALANCE_CLEARING_OWNER`] for a `BALANCE` order).
+pub fn balance_refund(
+    clearing_owner: &str,
+    user: &AccountRef,
+    amount: Amount,
+) -> Result<JournalEntry, LedgerError> {
+    if user.kind() != AccountKind::UserAvailable {
+        return Err(LedgerError::WrongAccountKind {
+            expected: "USER_AVAILABLE",
+            got: user.kind(),
+        });
+    }
+    transfer(
+        EntryKind::BalanceRefund,
+        &AccountRef::new(Clearing, clearing_owner, amount.currency())?,
+        user,
+        amount,
+    )
+}
+
+/// `business_line_id` credits `amount` to `user_id`'s available balance from its funding
+/// account.
+pub fn credit(
+    business_line_id: &str,
+    user_id: &str,
+    amount: Amount,
+) -> Result<JournalEntry, LedgerError> {
+    between(
+        EntryKind::Credit,
+        (PlatformFunding, business_line_id),
+        (AccountKind::UserAvailable, user_id),
+        amount,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +354,18 @@ mod tests {
         assert_eq!(
             lines(&capture_hold(&user, &clearing, cny(5)).unwrap()),
             [s("USER_HELD:u1:CNY", -5), s("CLEARING:wx:CNY", 5)]
+        );
+        assert_eq!(
+            lines(&balance_refund("wx", &user, cny(4)).unwrap()),
+            [s("CLEARING:wx:CNY", -4), s("USER_AVAILABLE:u1:CNY", 4)]
+        );
+        assert!(balance_refund("wx", &user.held_twin().unwrap(), cny(4)).is_err());
+        assert_eq!(
+            lines(&credit("bl", "u1", cny(9)).unwrap()),
+            [
+                s("PLATFORM_FUNDING:bl:CNY", -9),
+                s("USER_AVAILABLE:u1:CNY", 9)
+            ]
         );
     }
 

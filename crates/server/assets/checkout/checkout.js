@@ -15,6 +15,8 @@
   const SYMBOLS = { CNY: '¥', JPY: '¥', USD: '$', HKD: 'HK$', EUR: '€', GBP: '£', KRW: '₩', SGD: 'S$', AUD: 'A$', CAD: 'C$', TWD: 'NT$', MOP: 'MOP$' };
   const PROVIDER_APP = { wechatpay: 'WeChat', alipay: 'Alipay' };
   const ICONS = { WECHAT_PAY: 'W', ALIPAY: 'A', ALIPAY_INSTALLMENT: 'A', BALANCE: '¤', COMBINED: '+' };
+  // Currencies without a minor unit; every other one has two decimals.
+  const NO_DECIMALS = new Set(['JPY', 'KRW']);
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs, ...children) => {
@@ -46,6 +48,7 @@
   let polling = false;
   let pollUntil = Infinity;
   let paying = false;
+  let lastProvider = null; // the provider of the last attempt started here
 
   function show(id, on) { $(id).hidden = !on; }
 
@@ -73,6 +76,22 @@
     const sym = SYMBOLS[amount.currency];
     const text = sym ? `${sym}${amount.display}` : amount.display;
     return withCode || !sym ? `${text} ${amount.currency}` : text;
+  }
+
+  // Minor units as text, with integer arithmetic only (never a float for money).
+  function minorText(minor, currency) {
+    const sym = SYMBOLS[currency] || `${currency} `;
+    if (NO_DECIMALS.has(currency)) return `${sym}${minor}`;
+    const whole = Math.trunc(minor / 100);
+    const cents = String(Math.abs(minor % 100)).padStart(2, '0');
+    return `${sym}${whole}.${cents}`;
+  }
+
+  // "¥30.00 from your balance + ¥70.00 with Alipay" for a combined payment.
+  function partsText(balanceMinor, providerMinor, provider) {
+    const cur = order.amount.currency;
+    const app = PROVIDER_APP[provider] || 'the payment app';
+    return `${minorText(balanceMinor, cur)} from your balance + ${minorText(providerMinor, cur)} with ${app}`;
   }
 
   function renderAmount(target, amount) {
@@ -172,7 +191,7 @@
     const r = await fetchJson(api('/status'));
     if (!polling || finished) return;
     if (r.ok && r.body) {
-      if (r.body.status === 'PAID') { onPaid(); return; }
+      if (r.body.status === 'PAID') { onPaid(r.body); return; }
       if (r.body.status === 'CLOSED') { onClosed(); return; }
     } else if (r.status === 404) {
       onDeadLink();
@@ -223,10 +242,19 @@
     }
   }
 
-  function onPaid() {
+  function onPaid(status) {
     if (finished) return;
     finish();
     if (order) $('paid-amount').textContent = formatAmount(order.amount, true);
+    const part = status && status.balance_part;
+    if (status && status.provider) lastProvider = status.provider;
+    if (order && part && part.status === 'CAPTURED' && Number.isInteger(part.amount_minor)) {
+      const providerMinor = order.amount.amount_minor - part.amount_minor;
+      $('paid-parts').textContent = providerMinor > 0
+        ? partsText(part.amount_minor, providerMinor, lastProvider)
+        : `${minorText(part.amount_minor, order.amount.currency)} from your balance`;
+      show('paid-parts', true);
+    }
     backLink('back');
     show('paid', true);
     document.title = 'Payment successful';
@@ -291,6 +319,8 @@
         note = `${m.installment_periods.join(', ')} installments`;
       } else if (m.method === 'BALANCE') {
         note = 'Your account balance';
+      } else if (m.method === 'COMBINED' && Number.isInteger(m.balance_minor)) {
+        note = partsText(m.balance_minor, m.provider_minor, m.provider);
       }
       const label = el('label', { class: 'method-option', htmlFor: id, 'data-method': m.method, 'data-provider': m.provider || 'none' },
         input,
@@ -313,6 +343,18 @@
     const box = $('action');
     const app = PROVIDER_APP[answer.provider] || 'the payment app';
     box.replaceChildren();
+    if (answer.provider) lastProvider = answer.provider;
+    if (a.type === 'paid') {
+      // Paid from the balance at once: the status carries the parts.
+      fetchJson(api('/status')).then((s) => onPaid(s.ok ? s.body : null));
+      return;
+    }
+    if (answer.balance_part && Number.isInteger(answer.balance_part.amount_minor)) {
+      box.append(el('p', {
+        id: 'balance-held', class: 'hint',
+        text: `${partsText(answer.balance_part.amount_minor, answer.provider_minor, answer.provider)}: the balance part is held until the rest is paid.`,
+      }));
+    }
     switch (a.type) {
       case 'qr_code': {
         const img = el('img', { alt: `QR code to pay with ${app}`, width: 280, height: 280 });
@@ -412,6 +454,7 @@
       installment_periods: periods,
       payer_id: null,
     };
+    if (m.method === 'COMBINED' && Number.isInteger(m.balance_minor)) body.balance_minor = m.balance_minor;
     paying = true;
     showError('');
     const button = $('pay');
@@ -433,7 +476,7 @@
     // The order may have changed under us (paid in another tab, closed): look once.
     if (r.body && (r.body.code === 'ORDER_NOT_PAYABLE' || r.body.code === 'INVALID_STATE')) {
       const s = await fetchJson(api('/status'));
-      if (s.ok && s.body && s.body.status === 'PAID') onPaid();
+      if (s.ok && s.body && s.body.status === 'PAID') onPaid(s.body);
       else if (s.ok && s.body && s.body.status === 'CLOSED') onClosed();
     }
   }

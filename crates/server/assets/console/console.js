@@ -537,9 +537,9 @@
         d.trace.dropped.map((x) => el('li', { text: x.method + ' not offered: ' + x.reason.kind + (x.reason.by ? ' by ' + x.reason.by.join(', ') : '') })))));
   }
 
-  // ---- views: #rules (default), #payments[?q=...], and those operations.js, accounts.js and
-  // reconciliation.js register ----
-  const VIEWS = ['rules', 'payments', 'dashboard', 'lines', 'accounts', 'reconcile', 'approvals', 'audit'];
+  // ---- views: #rules (default), #payments[?q=...], and those operations.js, accounts.js,
+  // reconciliation.js, ledger.js and payouts.js register ----
+  const VIEWS = ['rules', 'payments', 'dashboard', 'lines', 'accounts', 'reconcile', 'ledger', 'payouts', 'approvals', 'audit'];
   const LOADERS = {};
   // What operations.js (dashboard, business lines, audit log) builds on.
   window.paydeskConsole = {

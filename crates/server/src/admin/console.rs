@@ -13,6 +13,8 @@ const OPERATIONS: &str = include_str!("../../assets/console/operations.js");
 const ACCOUNTS: &str = include_str!("../../assets/console/accounts.js");
 const RECONCILIATION: &str = include_str!("../../assets/console/reconciliation.js");
 const SEARCH: &str = include_str!("../../assets/console/search.js");
+const LEDGER: &str = include_str!("../../assets/console/ledger.js");
+const PAYOUTS: &str = include_str!("../../assets/console/payouts.js");
 const STYLE: &str = include_str!("../../assets/console/console.css");
 
 /// Scripts and styles only from this origin; no framing; no referrer.
@@ -49,7 +51,7 @@ pub async fn page() -> Response {
 }
 
 /// `GET /console/{asset}`: the scripts (`console.js`, `operations.js`, `accounts.js`,
-/// `reconciliation.js`, `search.js`) or `console.css`.
+/// `reconciliation.js`, `search.js`, `ledger.js`, `payouts.js`) or `console.css`.
 pub async fn asset(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "console.js" => respond(SCRIPT, "text/javascript; charset=utf-8"),
@@ -57,6 +59,8 @@ pub async fn asset(Path(name): Path<String>) -> Response {
         "accounts.js" => respond(ACCOUNTS, "text/javascript; charset=utf-8"),
         "reconciliation.js" => respond(RECONCILIATION, "text/javascript; charset=utf-8"),
         "search.js" => respond(SEARCH, "text/javascript; charset=utf-8"),
+        "ledger.js" => respond(LEDGER, "text/javascript; charset=utf-8"),
+        "payouts.js" => respond(PAYOUTS, "text/javascript; charset=utf-8"),
         "console.css" => respond(STYLE, "text/css; charset=utf-8"),
         _ => crate::error::ApiError::not_found("console asset").into_response(),
     }

@@ -128,7 +128,8 @@ pub async fn lookup(
         .collect();
     Ok(Json(json!({
         "matched": matched,
-        "pay_order": PayOrderResource::new(&order, &state.public_url),
+        "pay_order": PayOrderResource::new(&order, &state.public_url)
+            .with_balance_part(state.store.balance_part(&order.id).await?.as_ref()),
         "attempts": attempt_views,
         "refunds": refunds,
         "notifications": notifications,

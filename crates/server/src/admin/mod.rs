@@ -9,6 +9,8 @@
 //! only admins resolve a difference or run a day.
 //! Maker-checker (`approvals.rs`): actions listed in `admin.approvals_required` wait for
 //! a second admin.
+//! Ledger (`ledger.rs`): accounts, checks, statements and entries, read-only for every
+//! operator.
 
 pub mod approvals;
 pub mod business_lines;
@@ -17,6 +19,7 @@ pub mod console;
 pub mod dashboard;
 pub mod decisions;
 pub mod engine;
+pub mod ledger;
 pub mod lookup;
 pub mod merchant_accounts;
 pub mod operators;
@@ -75,6 +78,10 @@ pub fn api_router() -> Router<AppState> {
             "/business-lines/{id}/rotate-secret",
             post(business_lines::rotate),
         )
+        .route("/ledger/accounts", get(ledger::accounts))
+        .route("/ledger/accounts/{id}", get(ledger::account))
+        .route("/ledger/accounts/{id}/statement", get(ledger::statement))
+        .route("/ledger/entries/{id}", get(ledger::entry))
         .route("/payouts", get(payouts::list))
         .route("/payouts/{id}/retry", post(payouts::retry))
         .route("/dashboard", get(dashboard::dashboard))

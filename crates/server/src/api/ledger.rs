@@ -1,7 +1,8 @@
 //! The balance ledger for business lines: `GET /v1/ledger/balance` (available and held),
 //! `GET /v1/ledger/statement` (paged, newest first) and `POST /v1/settlements` (a PAID
 //! order's money from its merchant account's clearing account to the seller's balance,
-//! optionally split with a platform commission).
+//! optionally split with a platform commission) and `POST /v1/ledger/credits` (the
+//! business line credits a user's balance from its funding account).
 //!
 //! Balances belong to platform users and sellers, not to one business line: every
 //! business line reads the same balance of a user.
@@ -19,9 +20,10 @@ use crate::time::{now_ms, rfc3339};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use paydesk_core::balance_part::BALANCE_CLEARING_OWNER;
 use paydesk_core::ledger::{movements, AccountKind, AccountRef};
 use paydesk_core::transition::StateMachine;
-use paydesk_core::{ids, Amount, AttemptStatus, Currency, PayOrderStatus};
+use paydesk_core::{ids, Amount, AttemptStatus, BalancePartStatus, Currency, PayOrderStatus};
 use paydesk_store::{NewJournalEntry, PostOutcome};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -206,18 +208,29 @@ pub async fn settle(
             ),
         ));
     }
-    let paid = state
+    // Where the order's money waits: its provider account's clearing account (a
+    // COMBINED order's balance part was captured there too), or the balance clearing
+    // account for a BALANCE order.
+    let clearing_owner = match state
         .store
         .attempts_for_pay_order(&order.id)
         .await?
         .into_iter()
         .find(|a| a.status == AttemptStatus::Succeeded && a.flag.is_none())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidState,
-                "the order's payment is not recorded",
-            )
-        })?;
+    {
+        Some(paid) => paid.merchant_account,
+        None => match state.store.balance_part(&order.id).await? {
+            Some(p) if p.status == BalancePartStatus::Captured && p.amount == order.amount => {
+                BALANCE_CLEARING_OWNER.to_owned()
+            }
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidState,
+                    "the order's payment is not recorded",
+                ))
+            }
+        },
+    };
     let gross_minor = order
         .amount
         .minor()
@@ -239,7 +252,7 @@ pub async fn settle(
     let gross = Amount::new(gross_minor, currency).map_err(|e| ApiError::invalid(e.to_string()))?;
     let cut =
         Amount::new(commission_minor, currency).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let clearing = AccountRef::clearing(paid.merchant_account.as_str(), currency).map_err(bad)?;
+    let clearing = AccountRef::clearing(clearing_owner.as_str(), currency).map_err(bad)?;
     let entry = movements::settle(
         &clearing,
         &seller_id,
@@ -308,4 +321,91 @@ pub async fn settle(
             Err(ApiError::new(ErrorCode::InternalError, "internal error"))
         }
     }
+}
+
+/// Body of `POST /v1/ledger/credits`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditRequest {
+    /// Your credit number, the idempotency key: 1-64 of `[A-Za-z0-9_-]`.
+    pub business_credit_no: String,
+    /// The user credited.
+    pub user_id: String,
+    /// Minor units, more than 0.
+    pub amount_minor: i64,
+    /// ISO 4217 code (default CNY).
+    pub currency: Option<String>,
+}
+
+/// Credit a user's available balance from the business line's funding account (a
+/// reward, a compensation, a top-up paid elsewhere). Idempotent by
+/// `business_credit_no`: the same number answers the same entry.
+#[utoipa::path(post, path = "/v1/ledger/credits", tag = "ledger",
+    request_body = CreditRequest,
+    responses(
+        (status = 201, description = "Credited", body = BalanceResource),
+        (status = 200, description = "The same credit again", body = BalanceResource),
+        (status = 400, description = "INVALID_REQUEST", body = ErrorBody),
+        (status = 409, description = "IDEMPOTENCY_CONFLICT", body = ErrorBody)),
+    security(("paydesk_hmac" = [])))]
+pub async fn credit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(VerifiedBody(body)): Extension<VerifiedBody>,
+) -> ApiResult<(StatusCode, Json<BalanceResource>)> {
+    let req: CreditRequest = parse_json(&body)?;
+    if !super::is_business_no(&req.business_credit_no) {
+        return Err(ApiError::invalid(
+            "business_credit_no must be 1-64 characters of [A-Za-z0-9_-]",
+        ));
+    }
+    let user = account_of(Some("USER"), &req.user_id, req.currency.as_deref())?;
+    if req.amount_minor <= 0 {
+        return Err(ApiError::invalid("amount_minor must be positive"));
+    }
+    let amount = Amount::new(req.amount_minor, user.currency())
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let entry = movements::credit(&caller.0.id, &req.user_id, amount)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let new = NewJournalEntry {
+        id: ids::new_id(ids::JOURNAL_ENTRY),
+        business_line_id: caller.0.id.clone(),
+        reference: req.business_credit_no.clone(),
+        idempotency_key: req.business_credit_no.clone(),
+        created_at_ms: now_ms(),
+        entry,
+    };
+    let status = match state.store.ledger().post_entry(&new).await? {
+        PostOutcome::Posted(p) => {
+            tracing::info!(entry_id = %p.id, amount_minor = req.amount_minor, "user balance credited");
+            StatusCode::CREATED
+        }
+        PostOutcome::Duplicate { entry_id } => {
+            // The same number again: the same credit (user and amount), or a conflict.
+            let prev = state.store.ledger().entry(&entry_id).await?;
+            let target = state.store.ledger().account_by_ref(&user).await?;
+            let same = match (prev, target) {
+                (Some(prev), Some(target)) => prev
+                    .lines
+                    .iter()
+                    .any(|l| l.account_id == target.id && l.amount_minor == req.amount_minor),
+                _ => false,
+            };
+            if !same {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyConflict,
+                    format!(
+                        "credit `{}` was already used for another credit",
+                        req.business_credit_no
+                    ),
+                ));
+            }
+            StatusCode::OK
+        }
+        PostOutcome::Insufficient { account_id } => {
+            tracing::error!(%account_id, "a credit was refused for a balance that may go negative");
+            return Err(ApiError::new(ErrorCode::InternalError, "internal error"));
+        }
+    };
+    Ok((status, Json(balance_of(&state, &user).await?)))
 }

@@ -400,7 +400,16 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<PayOrderResource>> {
     let order = owned(&state, &caller, &id).await?;
-    Ok(Json(PayOrderResource::new(&order, &state.public_url)))
+    full(&state, &order).await
+}
+
+/// The resource of one order with its balance part (single-order reads only: lists leave
+/// it out rather than read it per row).
+async fn full(state: &AppState, order: &PayOrder) -> ApiResult<Json<PayOrderResource>> {
+    let part = state.store.balance_part(&order.id).await?;
+    Ok(Json(
+        PayOrderResource::new(order, &state.public_url).with_balance_part(part.as_ref()),
+    ))
 }
 
 /// Get a pay order by your business order number.
@@ -419,7 +428,7 @@ pub async fn get_by_business_no(
         .await?
         .ok_or_else(|| ApiError::not_found("pay order"))?;
     tracing::Span::current().record("pay_order_id", order.id.as_str());
-    Ok(Json(PayOrderResource::new(&order, &state.public_url)))
+    full(&state, &order).await
 }
 
 fn close_answer(state: &AppState, order: &PayOrder) -> ApiResult<Json<PayOrderResource>> {

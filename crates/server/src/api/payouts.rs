@@ -137,7 +137,7 @@ fn check_common(state: &AppState, caller: &Caller, c: &Common<'_>) -> ApiResult<
     }
     let amount = Amount::new(c.amount_minor, currency)
         .map_err(|e| ApiError::invalid(format!("amount_minor: {e}")))?;
-    let max = state.config.payouts.max_amount_minor;
+    let (max, _) = state.config.payouts.limits_for(&caller.0.name);
     if c.amount_minor > max {
         return Err(ApiError::new(
             ErrorCode::PayoutLimitExceeded,
@@ -228,7 +228,7 @@ fn new_payout(
         created_at_ms: now,
         daily_limit: Some(DailyLimit {
             day_no: DailyLimit::day_no_of(now),
-            limit_minor: state.config.payouts.daily_limit_minor,
+            limit_minor: state.config.payouts.limits_for(&caller.0.name).1,
         }),
     }
 }

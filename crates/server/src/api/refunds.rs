@@ -18,7 +18,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use paydesk_core::transition::StateMachine;
-use paydesk_core::{ids, Amount, AttemptStatus, Currency, PayOrderStatus, RefundKind};
+use paydesk_core::{
+    ids, Amount, AttemptStatus, BalancePartStatus, Currency, PayOrderStatus, RefundFunds,
+    RefundKind,
+};
 use paydesk_store::{CreateRefundOutcome, NewRefund, PayOrder, Refund};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -40,6 +43,11 @@ pub struct CreateRefundRequest {
     /// Shown to the buyer (at most 80 characters).
     #[serde(default)]
     pub reason: Option<String>,
+    /// For an order paid partly from the buyer's balance (`COMBINED`): which part the
+    /// refund takes first, `THIRD_PARTY_FIRST` (default: back through the provider while
+    /// its part lasts, then to the balance) or `BALANCE_FIRST`. Ignored otherwise.
+    #[serde(default)]
+    pub funds: Option<String>,
 }
 
 fn validate(req: &CreateRefundRequest, order: &PayOrder) -> ApiResult<Amount> {
@@ -120,23 +128,37 @@ pub async fn create(
             ),
         ));
     }
+    let funds = match req.funds.as_deref() {
+        None => RefundFunds::default(),
+        Some(f) => RefundFunds::parse(f)
+            .ok_or_else(|| ApiError::invalid("funds must be THIRD_PARTY_FIRST or BALANCE_FIRST"))?,
+    };
     let attempts = state.store.attempts_for_pay_order(&order.id).await?;
     let paid = attempts
         .iter()
-        .find(|a| a.status == AttemptStatus::Succeeded && a.flag.is_none())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidState,
-                "the order's payment is not recorded; refund it offline",
-            )
-        })?;
+        .find(|a| a.status == AttemptStatus::Succeeded && a.flag.is_none());
+    // A BALANCE order was paid without any provider attempt: its refunds name none.
+    let (attempt_id, attempt_paid_at_ms) = match paid {
+        Some(a) => (a.id.clone(), a.paid_at_ms),
+        None => match state.store.balance_part(&order.id).await? {
+            Some(p) if p.status == BalancePartStatus::Captured && p.amount == order.amount => {
+                (String::new(), order.paid_at_ms)
+            }
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidState,
+                    "the order's payment is not recorded; refund it offline",
+                ))
+            }
+        },
+    };
     let now = now_ms();
     let window_ms = state
         .config
         .payments
         .refund_window_days
         .saturating_mul(DAY_MS);
-    let paid_at = paid.paid_at_ms.or(order.paid_at_ms).unwrap_or(now);
+    let paid_at = attempt_paid_at_ms.or(order.paid_at_ms).unwrap_or(now);
     if now.saturating_sub(paid_at) > window_ms {
         return Err(ApiError::new(
             ErrorCode::RefundNotAllowed,
@@ -149,13 +171,14 @@ pub async fn create(
     let new = NewRefund {
         id: ids::new_id(ids::REFUND),
         pay_order_id: order.id.clone(),
-        attempt_id: paid.id.clone(),
+        attempt_id,
         refund_no: ids::provider_no(),
         business_refund_no: Some(req.business_refund_no.clone()),
         kind: RefundKind::Business,
         amount,
         reason: req.reason.clone(),
         created_at_ms: now,
+        funds,
     };
     match state
         .store

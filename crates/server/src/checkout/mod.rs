@@ -26,7 +26,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paydesk_core::transition::StateMachine;
-use paydesk_core::PayOrderStatus;
+use paydesk_core::{AttemptStatus, PayOrderStatus};
 use paydesk_providers::model::PaymentAction;
 use paydesk_rules::{Method, Terminal};
 use paydesk_store::PayOrder;
@@ -189,25 +189,58 @@ async fn options(
         let facts = flow::facts_for(&order, name.as_deref(), terminal, app_version);
         let decision = snapshot.compiled.evaluate(&facts, now);
         let accounts = state.accounts();
+        // The buyer's available balance, for BALANCE and COMBINED (only when the rules
+        // offer one of them: no ledger read for orders that cannot use it).
+        let wants_balance = decision
+            .methods
+            .iter()
+            .any(|m| matches!(m.method, Method::Balance | Method::Combined));
+        let available_minor = if wants_balance {
+            flow::spendable_minor(&state, &order).await?
+        } else {
+            0
+        };
+        let amount_minor = order.amount.minor();
         for m in &decision.methods {
-            // Only methods paydesk can carry out now: a provider route to a configured
-            // account. Balance methods (BALANCE, and COMBINED, whose route names only the
-            // third-party part) need the ledger and are not offered until it exists.
-            if !flow::payable_through_provider(m.method) {
+            // Only methods paydesk can carry out now: BALANCE when the balance covers the
+            // order; others need a provider route to a configured account, and COMBINED
+            // also some balance (and less than the whole amount: else it is BALANCE).
+            let balance_minor = match m.method {
+                Method::Balance if available_minor >= amount_minor => amount_minor,
+                Method::Balance => continue,
+                Method::Combined if available_minor > 0 => available_minor.min(amount_minor - 1),
+                Method::Combined => continue,
+                _ => 0,
+            };
+            if m.method == Method::Balance {
+                methods.push(json!({
+                    "method": m.method.code(),
+                    "label": method_label(m.method),
+                    "provider": Value::Null,
+                    "product": Value::Null,
+                    "default": m.default,
+                    "installment_periods": Value::Null,
+                    "balance_minor": balance_minor,
+                }));
                 continue;
             }
             let Some(route) = &m.route else { continue };
             if accounts.get(&route.merchant_account).is_none() {
                 continue;
             }
-            methods.push(json!({
+            let mut entry = json!({
                 "method": m.method.code(),
                 "label": method_label(m.method),
                 "provider": route.provider.to_string(),
                 "product": serde_json::to_value(route.product).unwrap_or(Value::Null),
                 "default": m.default,
                 "installment_periods": m.params.installment_periods,
-            }));
+            });
+            if m.method == Method::Combined {
+                entry["balance_minor"] = json!(balance_minor);
+                entry["provider_minor"] = json!(amount_minor - balance_minor);
+            }
+            methods.push(entry);
         }
         // Keep exactly one default when the rules' default was not usable.
         if !methods.iter().any(|m| m["default"] == Value::Bool(true)) {
@@ -239,11 +272,33 @@ async fn status(
     Path(token): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let order = order_by_token(&state, &token).await?;
+    let part = state.store.balance_part(&order.id).await?;
+    // Which provider took the rest of a combined payment, to name it to the buyer.
+    let provider = match &part {
+        Some(_) if order.status == PayOrderStatus::Paid => state
+            .store
+            .attempts_for_pay_order(&order.id)
+            .await?
+            .into_iter()
+            .find(|a| a.status == AttemptStatus::Succeeded && a.flag.is_none())
+            .map(|a| a.provider.as_str()),
+        _ => None,
+    };
     Ok(Json(json!({
         "status": order.status.as_str(),
         "paid_at_ms": order.paid_at_ms,
         "return_url": order.return_url,
+        "balance_part": part.as_ref().map(balance_part_json),
+        "provider": provider,
     })))
+}
+
+/// A balance part as the checkout shows it.
+fn balance_part_json(p: &paydesk_store::BalancePart) -> Value {
+    json!({
+        "amount_minor": p.amount.minor(),
+        "status": p.status.as_str(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -258,6 +313,9 @@ struct PayRequest {
     installment_periods: Option<u32>,
     #[serde(default)]
     payer_id: Option<String>,
+    /// `COMBINED`: the balance part (default: as much as the balance covers).
+    #[serde(default)]
+    balance_minor: Option<i64>,
 }
 
 async fn pay(
@@ -284,8 +342,18 @@ async fn pay(
         installment_periods: req.installment_periods,
         payer_id: req.payer_id,
         client_ip: Some(client_ip),
+        balance_minor: req.balance_minor,
     };
     let name = line_name(&state, &order).await;
+    if choice.method == Method::Balance {
+        let paid = flow::pay_by_balance(&state, &order, name.as_deref(), &choice).await?;
+        return Ok(Json(json!({
+            "method": Method::Balance.code(),
+            "provider": Value::Null,
+            "status": paid.status.as_str(),
+            "action": {"type": "paid"},
+        })));
+    }
     let started = flow::pay(&state, &order, name.as_deref(), &choice).await?;
     let a = &started.attempt;
     Ok(Json(json!({
@@ -294,6 +362,8 @@ async fn pay(
         "method": a.method,
         "provider": a.provider.as_str(),
         "product": a.product,
+        "provider_minor": a.amount.minor(),
+        "balance_part": started.balance_part.as_ref().map(balance_part_json),
         "action": action_json(&started.action)?,
     })))
 }

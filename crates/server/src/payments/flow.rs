@@ -15,6 +15,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::events;
 use crate::state::AppState;
 use crate::time::now_ms;
+use paydesk_core::ledger::AccountRef;
 use paydesk_core::transition::StateMachine;
 use paydesk_core::{ids, AttemptStatus, EventType, PayOrderStatus, RefundKind};
 use paydesk_providers::model::{
@@ -24,8 +25,9 @@ use paydesk_providers::model::{
 use paydesk_providers::ProviderError;
 use paydesk_rules::{FactValue, Facts, Method, Terminal};
 use paydesk_store::{
-    Attempt, AttemptUpdate, CreateAttemptOutcome, NewAttempt, NewRefund, PayOrder, PaymentOutcome,
-    PaymentSuccess, StoreError, Transition,
+    Attempt, AttemptUpdate, BalancePart, BalancePayment, BalancePaymentOutcome,
+    CreateAttemptOutcome, HoldBalance, HoldOutcome, NewAttempt, NewRefund, PayOrder,
+    PaymentOutcome, PaymentSuccess, StoreError, Transition,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -92,6 +94,9 @@ pub struct PayChoice {
     pub payer_id: Option<String>,
     /// The buyer's IP address (WeChat H5 needs it).
     pub client_ip: Option<String>,
+    /// For `COMBINED`: how much to take from the balance (default: as much as the
+    /// balance covers, leaving at least one minor unit for the provider).
+    pub balance_minor: Option<i64>,
 }
 
 /// A started attempt and what the client needs to pay it.
@@ -101,6 +106,9 @@ pub struct Started {
     pub attempt: Attempt,
     /// What to show or where to go.
     pub action: PaymentAction,
+    /// For `COMBINED`: the balance part held for this attempt (captured when the
+    /// provider part succeeds).
+    pub balance_part: Option<BalancePart>,
 }
 
 /// The facts the checkout rules see for `order` on `terminal`.
@@ -141,9 +149,9 @@ pub fn facts_for(
     facts
 }
 
-/// Whether a method is paid wholly through a provider. `BALANCE` and `COMBINED` (part
-/// balance) need the ledger: never charged here, so a `COMBINED` route can never take the
-/// whole amount through its third party.
+/// Whether a method is paid wholly through a provider. `BALANCE` is paid from the
+/// ledger alone ([`pay_by_balance`]); `COMBINED` holds a balance part first and asks its
+/// route's provider only for the rest ([`pay`]).
 pub fn payable_through_provider(m: Method) -> bool {
     matches!(
         m,
@@ -172,15 +180,15 @@ pub fn notify_url(state: &AppState, account: &Account) -> String {
     )
 }
 
-/// Starts paying `order` with the buyer's choice: routes it through the active rules,
-/// closes any open attempt first, records the attempt, then creates it at the provider.
-pub async fn pay(
+/// What the active rules offer for `choice.method` on this order and terminal now; an
+/// error when the order cannot be paid, no rules are loaded, or the method is not offered.
+fn offered_now(
     state: &AppState,
     order: &PayOrder,
     business_line: Option<&str>,
     choice: &PayChoice,
-) -> Result<Started, ApiError> {
-    let now = now_ms();
+    now: i64,
+) -> Result<paydesk_rules::OfferedMethod, ApiError> {
     if order.status != PayOrderStatus::Waiting || order.expire_at_ms <= now {
         return Err(not_payable(order));
     }
@@ -197,7 +205,7 @@ pub async fn pay(
         choice.app_version.clone(),
     );
     let decision = snapshot.compiled.evaluate(&facts, now);
-    let offered = decision.get(choice.method).ok_or_else(|| {
+    decision.get(choice.method).cloned().ok_or_else(|| {
         ApiError::new(
             ErrorCode::MethodNotOffered,
             format!(
@@ -206,14 +214,23 @@ pub async fn pay(
                 choice.terminal.code()
             ),
         )
-    })?;
-    if !payable_through_provider(choice.method) {
+    })
+}
+
+/// Starts paying `order` with the buyer's choice: routes it through the active rules,
+/// closes any open attempt first, records the attempt, then creates it at the provider.
+pub async fn pay(
+    state: &AppState,
+    order: &PayOrder,
+    business_line: Option<&str>,
+    choice: &PayChoice,
+) -> Result<Started, ApiError> {
+    let now = now_ms();
+    let offered = offered_now(state, order, business_line, choice, now)?;
+    if choice.method == Method::Balance {
         return Err(ApiError::new(
             ErrorCode::MethodNotOffered,
-            format!(
-                "{} needs the platform balance, which this version does not carry out",
-                choice.method.code()
-            ),
+            "BALANCE is paid without a provider (see pay_by_balance)",
         ));
     }
     let route = offered.route.clone().ok_or_else(|| {
@@ -262,6 +279,18 @@ pub async fn pay(
     for open in existing.into_iter().filter(|a| a.status.is_open()) {
         close_attempt(state, &open).await.map_err(ApiError::from)?;
     }
+    // The balance part: held for COMBINED (the provider is asked for the rest), given
+    // back if an earlier COMBINED choice held one and the buyer now pays otherwise.
+    let balance_part = if choice.method == Method::Combined {
+        Some(hold_for_combined(state, order, choice.balance_minor, now).await?)
+    } else {
+        state.store.release_balance_part(&order.id, now).await?;
+        None
+    };
+    let provider_minor =
+        order.amount.minor() - balance_part.as_ref().map_or(0, |p| p.amount.minor());
+    let provider_amount = paydesk_core::Amount::new(provider_minor, order.currency())
+        .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
 
     // The schedule's first delay (`delay_after_failures_ms(0)` is always `None`).
     let first_query = state
@@ -278,15 +307,22 @@ pub async fn pay(
         provider: account.provider,
         method: choice.method.code().to_owned(),
         product: route_product_code(route.product).to_owned(),
-        amount: order.amount,
+        amount: provider_amount,
         created_at_ms: now,
         next_query_at_ms: now.saturating_add(ms_i64(first_query)),
     };
-    let attempt = match state
+    let created = state
         .store
         .create_attempt(&new, state.config.payments.max_attempts_per_order)
-        .await?
-    {
+        .await?;
+    if balance_part.is_some() && !matches!(created, CreateAttemptOutcome::Created(_)) {
+        // No provider part will follow this hold: give it back now.
+        state
+            .store
+            .release_balance_part(&order.id, now_ms())
+            .await?;
+    }
+    let attempt = match created {
         CreateAttemptOutcome::Created(a) => a,
         CreateAttemptOutcome::OrderNotPayable(o) => {
             return Err(o
@@ -309,7 +345,7 @@ pub async fn pay(
             .map_err(|_| ApiError::new(ErrorCode::InternalError, "order expiry out of range"))?;
     let req = CreatePayment {
         attempt_no: attempt.attempt_no.clone(),
-        amount: order.amount,
+        amount: attempt.amount,
         subject: truncate_chars(&order.subject, 127),
         product,
         payer_id: choice.payer_id.clone(),
@@ -344,7 +380,11 @@ pub async fn pay(
                 Transition::Refused(Some(a)) => a,
                 Transition::Refused(None) => attempt,
             };
-            Ok(Started { attempt, action })
+            Ok(Started {
+                attempt,
+                action,
+                balance_part,
+            })
         }
         Err(e) if e.is_outcome_unknown() => {
             // The provider may have created it: leave it CREATING; the active query decides.
@@ -361,6 +401,13 @@ pub async fn pay(
                 now_ms: now_ms(),
             };
             state.store.update_attempt(&attempt.id, &update).await?;
+            if balance_part.is_some() {
+                // The provider part cannot go ahead: the balance goes back now.
+                state
+                    .store
+                    .release_balance_part(&order.id, now_ms())
+                    .await?;
+            }
             Err(ApiError::new(
                 ErrorCode::ProviderUnavailable,
                 format!(
@@ -371,6 +418,131 @@ pub async fn pay(
                 ),
             ))
         }
+    }
+}
+
+/// Holds the balance part of a `COMBINED` payment: `wanted_minor`, or as much as the
+/// buyer's available balance covers while leaving the provider at least one minor unit.
+async fn hold_for_combined(
+    state: &AppState,
+    order: &PayOrder,
+    wanted_minor: Option<i64>,
+    now: i64,
+) -> Result<BalancePart, ApiError> {
+    if order.buyer_id.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotOffered,
+            "COMBINED needs the order's buyer_id (whose balance pays part)",
+        ));
+    }
+    let most_minor = order.amount.minor() - 1;
+    let amount_minor = match wanted_minor {
+        Some(b) if (1..=most_minor).contains(&b) => b,
+        Some(_) => {
+            return Err(ApiError::invalid(format!(
+                "balance_minor must be 1 to {most_minor}"
+            )))
+        }
+        None => {
+            let available = spendable_minor(state, order).await?;
+            if available <= 0 {
+                return Err(insufficient(available.max(0)));
+            }
+            available.min(most_minor)
+        }
+    };
+    let hold = HoldBalance {
+        pay_order_id: order.id.clone(),
+        amount_minor,
+        now_ms: now,
+    };
+    match state.store.hold_balance_part(&hold).await? {
+        HoldOutcome::Held(part) => Ok(part),
+        HoldOutcome::Insufficient { available_minor } => Err(insufficient(available_minor)),
+        HoldOutcome::NotPayable(o) => Err(o
+            .map(|o| not_payable(&o))
+            .unwrap_or_else(|| ApiError::not_found("pay order"))),
+    }
+}
+
+/// What the order's buyer can put towards it from the balance: the available balance plus
+/// what is already held for this very order (a buyer coming back to `COMBINED` reuses or
+/// resizes that hold). 0 without a buyer.
+pub async fn spendable_minor(state: &AppState, order: &PayOrder) -> Result<i64, ApiError> {
+    let Some(buyer) = order.buyer_id.as_deref() else {
+        return Ok(0);
+    };
+    let Ok(user) = AccountRef::user(buyer, order.currency()) else {
+        return Ok(0);
+    };
+    let available = state.store.ledger().balance(&user).await?.max(0);
+    let held_here = match state.store.balance_part(&order.id).await? {
+        Some(p) if p.status == paydesk_core::BalancePartStatus::Held => p.amount.minor(),
+        _ => 0,
+    };
+    Ok(available.saturating_add(held_here))
+}
+
+fn insufficient(available_minor: i64) -> ApiError {
+    ApiError::new(
+        ErrorCode::InsufficientBalance,
+        format!(
+            "the buyer's available balance ({available_minor}) does not cover the balance part"
+        ),
+    )
+}
+
+/// Pays `order` wholly from its buyer's balance (`BALANCE`), if the rules offer it on
+/// the buyer's terminal: open provider attempts are closed first, then the store holds,
+/// captures and marks the order `PAID` in one transaction.
+pub async fn pay_by_balance(
+    state: &AppState,
+    order: &PayOrder,
+    business_line: Option<&str>,
+    choice: &PayChoice,
+) -> Result<PayOrder, ApiError> {
+    offered_now(state, order, business_line, choice, now_ms())?;
+    if order.buyer_id.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotOffered,
+            "BALANCE needs the order's buyer_id (whose balance pays)",
+        ));
+    }
+    for open in state
+        .store
+        .attempts_for_pay_order(&order.id)
+        .await?
+        .into_iter()
+        .filter(|a| a.status.is_open())
+    {
+        close_attempt(state, &open).await.map_err(ApiError::from)?;
+    }
+    let now = now_ms();
+    let paid_after = events::paid(order, now, now);
+    let payment = BalancePayment {
+        pay_order_id: order.id.clone(),
+        now_ms: now,
+        paid_event: events::pay_order_event(
+            EventType::PayOrderPaid,
+            &paid_after,
+            &state.public_url,
+            now,
+        ),
+    };
+    match state.store.pay_with_balance(&payment).await? {
+        BalancePaymentOutcome::Paid { order, part } => {
+            state.outbox_wake.notify_one();
+            metrics::counter!("paydesk_pay_orders_paid_total", "provider" => "balance")
+                .increment(1);
+            tracing::info!(pay_order_id = %order.id, amount_minor = part.amount.minor(), "pay order paid from the balance");
+            Ok(*order)
+        }
+        BalancePaymentOutcome::Insufficient { available_minor } => {
+            Err(insufficient(available_minor))
+        }
+        BalancePaymentOutcome::NotPayable(o) => Err(o
+            .map(|o| not_payable(&o))
+            .unwrap_or_else(|| ApiError::not_found("pay order"))),
     }
 }
 
@@ -512,7 +684,10 @@ pub async fn apply_report(
                 next_query_at_ms: next,
                 now_ms: now,
             };
-            state.store.update_attempt(&attempt.id, &update).await?;
+            if let Transition::Applied(_) = state.store.update_attempt(&attempt.id, &update).await?
+            {
+                release_if_abandoned(state, attempt, now).await?;
+            }
             Ok(Applied::Ended)
         }
         PaymentState::NotPaid | PaymentState::Paying => {
@@ -529,6 +704,33 @@ pub async fn apply_report(
             Ok(Applied::StillOpen)
         }
     }
+}
+
+/// A `COMBINED` attempt that ended without paying: its balance part goes back to the
+/// buyer, unless another attempt of the order is open (the buyer chose again and that
+/// attempt's hold is the part now). A late success of the ended attempt then finds no
+/// hold and is refunded.
+async fn release_if_abandoned(
+    state: &AppState,
+    attempt: &Attempt,
+    now: i64,
+) -> Result<(), FlowError> {
+    if attempt.method != Method::Combined.code() {
+        return Ok(());
+    }
+    let others_open = state
+        .store
+        .attempts_for_pay_order(&attempt.pay_order_id)
+        .await?
+        .iter()
+        .any(|a| a.id != attempt.id && a.status.is_open());
+    if !others_open {
+        state
+            .store
+            .release_balance_part(&attempt.pay_order_id, now)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn record_success(
@@ -576,6 +778,7 @@ async fn record_success(
                 .map_err(|e| FlowError::Mismatch(format!("reported amount: {e}")))?,
             reason: Some("payment not taken by the order; returned automatically".into()),
             created_at_ms: now,
+            funds: paydesk_core::RefundFunds::default(),
         },
         hold_amount_mismatch: state.config.payments.hold_amount_mismatch,
     };

@@ -35,6 +35,9 @@ pub fn kick(state: &AppState, refund_id: &str) {
 /// One step for a due refund: send it (`PENDING`) or query it (`PROCESSING`), and record
 /// what the provider said. Returns the refund as it is afterwards.
 pub async fn step(state: &AppState, refund: &Refund) -> Result<Refund, FlowError> {
+    if refund.provider_amount_minor() == 0 {
+        return from_balance_only(state, refund).await;
+    }
     let attempt = state
         .store
         .attempt(&refund.attempt_id)
@@ -67,7 +70,13 @@ pub async fn step(state: &AppState, refund: &Refund) -> Result<Refund, FlowError
                 attempt_no: attempt.attempt_no.clone(),
                 provider_txn_id: attempt.provider_txn_id.clone(),
                 refund_no: refund.refund_no.clone(),
-                refund_amount: refund.amount,
+                // The provider returns its own part; a combined order's balance part
+                // goes back through the ledger when this succeeds.
+                refund_amount: Amount::new(
+                    refund.provider_amount_minor(),
+                    refund.amount.currency(),
+                )
+                .map_err(|e| FlowError::Mismatch(format!("refund amount: {e}")))?,
                 total_amount: total,
                 reason: refund.reason.clone(),
                 notify_url: Some(notify_url(state, &account)),
@@ -145,6 +154,36 @@ pub async fn step(state: &AppState, refund: &Refund) -> Result<Refund, FlowError
             tracing::warn!(refund_id = %refund.id, error = %e, retry, "refund call failed");
         }
     }
+    apply(state, refund, update).await
+}
+
+/// A refund wholly from a balance part: nothing to ask a provider, it succeeds at once
+/// (the store credits the buyer's balance in the same transaction).
+async fn from_balance_only(state: &AppState, refund: &Refund) -> Result<Refund, FlowError> {
+    if refund.status != RefundStatus::Pending {
+        return Ok(refund.clone());
+    }
+    let now = now_ms();
+    let update = RefundUpdate {
+        expected_version: refund.version,
+        status: RefundStatus::Succeeded,
+        provider_refund_id: None,
+        count_try: false,
+        next_action_at_ms: None,
+        last_error: None,
+        succeeded_at_ms: Some(now),
+        now_ms: now,
+        event: None,
+    };
+    apply(state, refund, update).await
+}
+
+/// Records `update` (with its business event when it ends the refund).
+async fn apply(
+    state: &AppState,
+    refund: &Refund,
+    mut update: RefundUpdate,
+) -> Result<Refund, FlowError> {
     if update.status != refund.status && is_final_or_abnormal(update.status) {
         update.event = event_for(state, refund, &update).await?;
     }

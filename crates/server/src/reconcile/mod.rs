@@ -17,14 +17,15 @@ use crate::payments::{flow, refunds};
 use crate::state::AppState;
 use crate::time::now_ms;
 use matcher::{Found, Key};
+use paydesk_core::ledger::{movements, AccountKind, AccountRef, EntryKind, PLATFORM_SCOPE};
 use paydesk_core::transition::StateMachine;
-use paydesk_core::{ids, AttemptStatus, Currency, RefundStatus};
+use paydesk_core::{ids, Amount, AttemptStatus, Currency, RefundStatus};
 use paydesk_providers::bill::{self, BillParseError};
 use paydesk_providers::model::{BillKind, BillRequest};
 use paydesk_providers::ProviderError;
 use paydesk_store::{
-    Difference, PaydeskRecord, ReconciliationRun, RecordKind, RunStatus, StartRun, Store,
-    StoreError, Transition,
+    Difference, NewJournalEntry, PaydeskRecord, ReconciliationRun, RecordKind, RunStatus, StartRun,
+    Store, StoreError, Transition,
 };
 use std::collections::HashMap;
 use time::macros::offset;
@@ -62,6 +63,9 @@ pub enum ReconcileError {
     /// The run moved on under us (taken over after being presumed dead).
     #[error("the run {0} was taken over by another runner")]
     TakenOver(String),
+    /// The bill's fees cannot be booked (out of range); the run is marked `FAILED`.
+    #[error("the bill's fees cannot be booked: {0}")]
+    Fees(String),
 }
 
 /// What a run did.
@@ -156,7 +160,7 @@ pub async fn reconcile_day(
         }
     };
     match compare(state, &run, date, account_id, &account).await {
-        Ok(found) => finish(state, run, found).await,
+        Ok((found, fees)) => finish(state, run, found, fees).await,
         Err(e) => {
             tracing::warn!(account = account_id, date = %day, error = %e, "reconciliation failed");
             recon
@@ -167,14 +171,15 @@ pub async fn reconcile_day(
     }
 }
 
-/// Downloads, parses and matches; nothing is written.
+/// Downloads, parses and matches; nothing is written. Also returns the ledger entry of
+/// the fees the bill charged (none when they net to zero).
 async fn compare(
     state: &AppState,
     run: &ReconciliationRun,
     date: Date,
     account_id: &str,
     account: &crate::payments::accounts::Account,
-) -> Result<matcher::Matched, ReconcileError> {
+) -> Result<(matcher::Matched, Option<NewJournalEntry>), ReconcileError> {
     let lines = match account
         .client
         .download_bill(&BillRequest {
@@ -211,7 +216,52 @@ async fn compare(
         }
     }
     let fee = state.config.reconcile.fee_rate_ppm.get(account_id).copied();
-    Ok(matcher::match_day(&lines, &day, &known, fee))
+    let fees = fee_entry(run, account_id, &lines)?;
+    Ok((matcher::match_day(&lines, &day, &known, fee), fees))
+}
+
+/// The `PROVIDER_FEE` entry of a bill: what its lines' fees net to (refunds give fees
+/// back), borne by the platform; keyed by the bill (account and day), so a day posts its
+/// fees once however often it is reconciled.
+fn fee_entry(
+    run: &ReconciliationRun,
+    account_id: &str,
+    lines: &[bill::BillLine],
+) -> Result<Option<NewJournalEntry>, ReconcileError> {
+    let net_minor = lines
+        .iter()
+        .try_fold(0i64, |sum, l| sum.checked_add(l.fee_minor))
+        .ok_or_else(|| ReconcileError::Fees("the fees overflow".into()))?;
+    if net_minor == 0 {
+        return Ok(None);
+    }
+    let amount = Amount::new(
+        net_minor.unsigned_abs().try_into().unwrap_or(i64::MAX),
+        run.currency,
+    )
+    .map_err(|e| ReconcileError::Fees(e.to_string()))?;
+    let entry = if net_minor > 0 {
+        movements::provider_fee(account_id, amount)
+    } else {
+        // More fees given back than charged that day: the provider returns money.
+        let fees = AccountRef::new(AccountKind::PlatformFees, account_id, run.currency)
+            .map_err(|e| ReconcileError::Fees(e.to_string()))?;
+        let external = AccountRef::external(account_id, run.currency)
+            .map_err(|e| ReconcileError::Fees(e.to_string()))?;
+        movements::transfer(EntryKind::ProviderFee, &external, &fees, amount)
+    }
+    .map_err(|e| ReconcileError::Fees(e.to_string()))?;
+    Ok(Some(NewJournalEntry {
+        id: ids::new_id(ids::JOURNAL_ENTRY),
+        business_line_id: PLATFORM_SCOPE.to_owned(),
+        reference: format!("bill {} {}", run.bill_date, account_id)
+            .chars()
+            .take(64)
+            .collect(),
+        idempotency_key: format!("fees:{account_id}:{}", run.bill_date),
+        created_at_ms: now_ms(),
+        entry,
+    }))
 }
 
 /// paydesk's successes of the day, from both tiers when the store has a cold one (a day
@@ -284,7 +334,9 @@ async fn lookup(
             Ok(Some(PaydeskRecord {
                 record_kind: RecordKind::Refund,
                 succeeded: r.status == RefundStatus::Succeeded,
-                amount_minor: r.amount.minor(),
+                // What the provider returned: a combined order's balance part is not
+                // on its bill.
+                amount_minor: r.provider_amount_minor(),
                 currency: r.amount.currency(),
                 status: r.status.as_str().to_owned(),
                 attempt_no: a.attempt_no,
@@ -301,6 +353,7 @@ async fn finish(
     state: &AppState,
     run: ReconciliationRun,
     matched: matcher::Matched,
+    fees: Option<NewJournalEntry>,
 ) -> Result<RunReport, ReconcileError> {
     let recon = state.store.reconciliation();
     let settle_by_id: HashMap<String, Key> = matched
@@ -310,11 +363,12 @@ async fn finish(
         .collect();
     let differences: Vec<_> = matched.found.into_iter().map(|f| f.difference).collect();
     let (run, open) = match recon
-        .finish_run(
+        .finish_run_posting(
             &run.id,
             run.version,
             &matched.totals,
             &differences,
+            fees.as_ref(),
             now_ms(),
         )
         .await?
