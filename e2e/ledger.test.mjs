@@ -13,8 +13,11 @@ const TOKEN = process.env.PAYDESK_E2E_TOKEN;
 const VIEWER = process.env.PAYDESK_E2E_VIEWER;
 const APP_ID = process.env.PAYDESK_E2E_APP_ID;
 const SECRET = process.env.PAYDESK_E2E_SECRET;
-// The top-up run.sh made, minor units.
-const FUNDED = 100_000;
+// The top-up run.sh made (minor units), less what earlier scripts spent from it (the
+// checkout script credits buyers' balances from the same funding account): read below.
+let FUNDED = 100_000;
+// Minor units as the console shows CNY: `1,234.56 CNY` (integer arithmetic).
+const cny = (minor) => `${String(Math.trunc(minor / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${String(minor % 100).padStart(2, '0')} CNY`;
 const ART = new URL('./artifacts/', import.meta.url).pathname;
 const RUN = Date.now().toString(36);
 const ALIPAY_USER = '2088000011112222';
@@ -43,6 +46,16 @@ const text = async (locator) => (await locator.textContent()).trim();
 let alipay = null;
 let wechat = null;
 try {
+  await step('the funding account\'s balance before the payouts, from the admin API', async () => {
+    const r = await fetch(`${BASE}/admin/v1/ledger/accounts?kind=PLATFORM_FUNDING&currency=CNY`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    const body = await r.json();
+    expect(r.status === 200 && body.accounts.length === 1, `funding account: ${r.status} ${JSON.stringify(body)}`);
+    FUNDED = body.accounts[0].balance_minor;
+    expect(Number.isInteger(FUNDED) && FUNDED > 1234, `funded: ${FUNDED}`);
+  });
+
   await step('two platform payouts through the business API: Alipay succeeds, WeChat waits for the user', async () => {
     const a = await api('POST', '/v1/payouts', { business_payout_no: `E2E-ALI-${RUN}`, provider: 'alipay',
       recipient: ALIPAY_USER, amount_minor: 1234, currency: 'CNY', remark: 'e2e reward' });
@@ -70,7 +83,7 @@ try {
     expect(await rows.count() === 1, `one funding account: ${await rows.count()}`);
     // Only the Alipay payout is charged: the WeChat one is still in flight.
     const balance = await text(rows.first().locator('td[data-label="Balance"]'));
-    expect(balance === '987.66 CNY', `funding balance shown: ${balance}`);
+    expect(balance === cny(FUNDED - 1234), `funding balance shown: ${balance}, want ${cny(FUNDED - 1234)}`);
     await page.screenshot({ path: `${ART}ledger-01-accounts.png`, fullPage: true });
   });
 
@@ -78,7 +91,7 @@ try {
     await page.click('#ledger-accounts tbody tr[data-kind="PLATFORM_FUNDING"] a.open-account');
     await page.locator('#ledger-account').waitFor({ state: 'visible' });
     await page.locator('#ledger-statement tbody tr[data-entry]').first().waitFor();
-    expect(await text(page.locator('#ledger-balance')) === '987.66 CNY', 'balance');
+    expect(await text(page.locator('#ledger-balance')) === cny(FUNDED - 1234), 'balance');
     expect(await page.getAttribute('#ledger-account-info', 'data-ties-out') === 'true', 'ties out');
     expect((await text(page.locator('#ledger-account-info'))).includes('ties out'), 'ties out shown');
     const lines = await page.$$eval('#ledger-statement tbody tr[data-entry]', (rows) => rows.map((r) => ({
@@ -87,10 +100,12 @@ try {
       after: r.querySelector('td[data-label="Balance after"]').textContent,
       reference: r.querySelector('td[data-label="Reference"]').textContent,
     })));
-    expect(lines.length === 2, `two lines: ${JSON.stringify(lines)}`);
-    expect(lines[0].kind === 'PAYOUT' && lines[0].amount === '-12.34 CNY' && lines[0].after === '987.66 CNY'
+    // The top-up, the credits earlier scripts gave buyers from it, then the payout charge.
+    expect(lines[0].kind === 'PAYOUT' && lines[0].amount === '-12.34 CNY' && lines[0].after === cny(FUNDED - 1234)
       && lines[0].reference === alipay.id, `the payout charge first: ${JSON.stringify(lines[0])}`);
-    expect(lines[1].kind === 'FUNDING' && lines[1].amount === '1,000.00 CNY', `then the top-up: ${JSON.stringify(lines[1])}`);
+    const last = lines[lines.length - 1];
+    expect(last.kind === 'FUNDING' && last.amount === '1,000.00 CNY', `the top-up first of all: ${JSON.stringify(last)}`);
+    expect(lines.slice(1, -1).every((l) => l.kind === 'CREDIT'), `only credits between: ${JSON.stringify(lines)}`);
     await page.screenshot({ path: `${ART}ledger-02-statement.png`, fullPage: true });
   });
 

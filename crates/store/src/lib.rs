@@ -314,8 +314,9 @@ pub trait Store: Send + Sync + 'static {
     /// provider attempt of the order is open (close it first).
     async fn hold_balance_part(&self, hold: &HoldBalance) -> Result<HoldOutcome>;
 
-    /// Releases the order's balance part if it is held (`RELEASE` entry); returns the
-    /// part as it ends up (`None`: the order has none).
+    /// Releases the order's balance part if it is held (`RELEASE` entry), unless an open
+    /// attempt of the order is for exactly the rest (it still relies on the hold); returns
+    /// the part as it ends up (`None`: the order has none).
     async fn release_balance_part(
         &self,
         pay_order_id: &str,

@@ -413,10 +413,16 @@ macro_rules! impl_balance {
                     .bp_open(&part.user_id, part.amount.currency(), None, now_ms)
                     .await?;
                 let mut tx = self.write_tx().await?;
-                sqlx::query(&self.q.payments.lock_order)
+                let Some(row) = sqlx::query(&self.q.payments.lock_order)
                     .bind(order_id)
                     .fetch_optional(&mut *tx)
-                    .await?;
+                    .await?
+                else {
+                    return Err(StoreError::Corrupt(format!(
+                        "balance part of {order_id} has no order"
+                    )));
+                };
+                let order = Self::pay_order(&row)?;
                 let Some(part) =
                     Self::bp_get_tx(&mut tx, &self.q.balance.by_order, order_id).await?
                 else {
@@ -426,6 +432,21 @@ macro_rules! impl_balance {
                 };
                 if part.status != BalancePartStatus::Held {
                     return Ok(Some(part));
+                }
+                // An open attempt for the rest still relies on this hold (a second pay
+                // request raced the first, or a poller looked before a new attempt was
+                // made): it stays held, and goes with that attempt or the order's close.
+                let open = sqlx::query(&self.q.payments.open_attempt)
+                    .bind(order_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(row) = open {
+                    let attempt = Self::attempt_row(&row)?;
+                    if attempt.amount.minor().checked_add(part.amount.minor())
+                        == Some(order.amount.minor())
+                    {
+                        return Ok(Some(part));
+                    }
                 }
                 let after = self
                     .bp_release_tx(&mut tx, &part, &accounts, now_ms)

@@ -191,6 +191,24 @@ async fn released_hold_makes_the_provider_part_late(store: Arc<dyn Store>) {
     let (_, order) = setup(s).await;
     held_part(hold(s, &order, 300).await);
     let a = combined_attempt(s, &order, 300).await;
+    // While the attempt for the rest is open, the hold stays: it relies on it.
+    let kept = s
+        .release_balance_part(&order.id, 12_700)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.status, BalancePartStatus::Held);
+    let closed = AttemptUpdate {
+        from: a.status,
+        to: paydesk_core::AttemptStatus::Closed,
+        provider_txn_id: None,
+        next_query_at_ms: None,
+        now_ms: 12_750,
+    };
+    assert!(matches!(
+        s.update_attempt(&a.id, &closed).await.unwrap(),
+        Transition::Applied(_)
+    ));
     let released = s
         .release_balance_part(&order.id, 12_800)
         .await

@@ -634,11 +634,19 @@ impl World {
                 BalancePartStatus::Released
             }
             Ending::ReleaseThenPay => {
+                // While the attempt for the rest is open the hold stays: it relies on it.
+                let now = self.now();
+                let r = self.store.release_balance_part(&o.id, now).await.unwrap();
+                assert_eq!(r.expect("balance part").status, BalancePartStatus::Held);
+                self.expect_part(&o.id, BalancePartStatus::Held, part).await;
+                // Closed (the buyer chose again, or it timed out): now it goes back.
+                self.close_attempt(&a).await;
                 let now = self.now();
                 let r = self.store.release_balance_part(&o.id, now).await.unwrap();
                 let r = r.expect("balance part");
                 assert_eq!(r.status, BalancePartStatus::Released);
                 self.mv(held(u), user(u), part);
+                let a = self.store.attempt(&a.id).await.unwrap().unwrap();
                 self.pay_late(&o, &a).await;
                 // Its attempt is no longer open: the order closes.
                 self.close_applied(&o).await;

@@ -502,7 +502,12 @@
     renderAmount($('amount'), order.amount);
     document.title = `Pay ${formatAmount(order.amount, true)} · ${order.subject}`;
     show('order', true);
-    if (order.status === 'PAID') { onPaid(); return; }
+    if (order.status === 'PAID') {
+      // Back from the wallet after the payment was recorded: the status names the parts.
+      const s = await fetchJson(api('/status'));
+      onPaid(s.ok ? s.body : null);
+      return;
+    }
     if (order.status === 'CLOSED') { onClosed(); return; }
     startCountdown(order.seconds_left);
     if (expired) return;

@@ -314,14 +314,16 @@ pub async fn pay(
     let created = state
         .store
         .create_attempt(&new, state.config.payments.max_attempts_per_order)
-        .await?;
-    if balance_part.is_some() && !matches!(created, CreateAttemptOutcome::Created(_)) {
-        // No provider part will follow this hold: give it back now.
+        .await;
+    if balance_part.is_some() && !matches!(created, Ok(CreateAttemptOutcome::Created(_))) {
+        // No provider part follows this hold from here: give it back now (the store keeps
+        // it if a concurrent request's attempt for the rest is open).
         state
             .store
             .release_balance_part(&order.id, now_ms())
             .await?;
     }
+    let created = created?;
     let attempt = match created {
         CreateAttemptOutcome::Created(a) => a,
         CreateAttemptOutcome::OrderNotPayable(o) => {
@@ -429,10 +431,11 @@ async fn hold_for_combined(
     wanted_minor: Option<i64>,
     now: i64,
 ) -> Result<BalancePart, ApiError> {
-    if order.buyer_id.is_none() {
+    if !has_balance_owner(order) {
         return Err(ApiError::new(
             ErrorCode::MethodNotOffered,
-            "COMBINED needs the order's buyer_id (whose balance pays part)",
+            "COMBINED needs the order's buyer_id (whose balance pays part) to be a ledger \
+             owner id: 1-64 printable ASCII characters without spaces",
         ));
     }
     let most_minor = order.amount.minor() - 1;
@@ -463,6 +466,14 @@ async fn hold_for_combined(
             .map(|o| not_payable(&o))
             .unwrap_or_else(|| ApiError::not_found("pay order"))),
     }
+}
+
+/// Whether the order names a buyer whose balance can pay (an id the ledger accepts).
+fn has_balance_owner(order: &PayOrder) -> bool {
+    order
+        .buyer_id
+        .as_deref()
+        .is_some_and(|b| AccountRef::user(b, order.currency()).is_ok())
 }
 
 /// What the order's buyer can put towards it from the balance: the available balance plus
@@ -502,10 +513,11 @@ pub async fn pay_by_balance(
     choice: &PayChoice,
 ) -> Result<PayOrder, ApiError> {
     offered_now(state, order, business_line, choice, now_ms())?;
-    if order.buyer_id.is_none() {
+    if !has_balance_owner(order) {
         return Err(ApiError::new(
             ErrorCode::MethodNotOffered,
-            "BALANCE needs the order's buyer_id (whose balance pays)",
+            "BALANCE needs the order's buyer_id (whose balance pays) to be a ledger owner \
+             id: 1-64 printable ASCII characters without spaces",
         ));
     }
     for open in state
@@ -684,8 +696,10 @@ pub async fn apply_report(
                 next_query_at_ms: next,
                 now_ms: now,
             };
-            if let Transition::Applied(_) = state.store.update_attempt(&attempt.id, &update).await?
-            {
+            let applied = state.store.update_attempt(&attempt.id, &update).await?;
+            // Closed: nothing can be paid on it any more. A failure (WeChat PAYERROR) can
+            // still be paid again by the buyer, so its hold stays until the order closes.
+            if to == AttemptStatus::Closed && matches!(applied, Transition::Applied(_)) {
                 release_if_abandoned(state, attempt, now).await?;
             }
             Ok(Applied::Ended)
@@ -706,10 +720,10 @@ pub async fn apply_report(
     }
 }
 
-/// A `COMBINED` attempt that ended without paying: its balance part goes back to the
-/// buyer, unless another attempt of the order is open (the buyer chose again and that
-/// attempt's hold is the part now). A late success of the ended attempt then finds no
-/// hold and is refunded.
+/// A `COMBINED` attempt closed without paying: its balance part goes back to the buyer,
+/// unless another attempt of the order is open (the buyer chose again and that attempt's
+/// hold is the part now; the store checks again under the order's lock). A late success
+/// of the closed attempt then finds no hold and is refunded.
 async fn release_if_abandoned(
     state: &AppState,
     attempt: &Attempt,
