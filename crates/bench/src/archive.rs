@@ -70,6 +70,12 @@ pub struct Args {
     /// `--max-rows-per-sec` of the archiver during the latency part.
     #[arg(long, default_value_t = 5000)]
     live_max_rows_per_sec: u64,
+    /// Set the server's InnoDB buffer pool to this many MiB before the run (`SET GLOBAL
+    /// innodb_buffer_pool_size`, resizable online; the same for paydesk and pt-archiver),
+    /// and put it back after. Unset: the server's as it is (MariaDB's default is 128 MiB,
+    /// far below what a payments database runs with).
+    #[arg(long)]
+    buffer_pool_mb: Option<u64>,
 }
 
 /// Host, port, user and password of a `mysql://` URL, for pt-archiver's DSN.
@@ -244,9 +250,56 @@ fn rate(n: u64, secs: f64) -> f64 {
     }
 }
 
+/// The server's InnoDB buffer pool, MiB.
+async fn buffer_pool_mb(c: &mut MySqlConnection) -> Result<u64> {
+    let bytes: u64 = sqlx::query_scalar("SELECT @@innodb_buffer_pool_size")
+        .fetch_one(&mut *c)
+        .await?;
+    Ok(bytes / (1024 * 1024))
+}
+
+/// Resizes the buffer pool and waits (bounded) until the server reports the new size.
+async fn set_buffer_pool_mb(c: &mut MySqlConnection, mb: u64) -> Result<()> {
+    exec(
+        c,
+        &format!("SET GLOBAL innodb_buffer_pool_size = {}", mb * 1024 * 1024),
+    )
+    .await?;
+    for _ in 0..600 {
+        if buffer_pool_mb(c).await? >= mb {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the buffer pool did not grow to {mb} MiB within a minute")
+}
+
 async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde_json::Value> {
     let server = parse_server(&a.mysql_url)?;
     let pt_version = pt_archiver_version()?;
+    let pool_before_mb = buffer_pool_mb(admin).await?;
+    if let Some(mb) = a.buffer_pool_mb {
+        set_buffer_pool_mb(admin, mb).await?;
+    }
+    let pool_mb = buffer_pool_mb(admin).await?;
+    println!(
+        "InnoDB buffer pool: {pool_mb} MiB (was {pool_before_mb} MiB), the same for both tools"
+    );
+    let result = bench_inner(a, dbs, admin, &server, pt_version, pool_mb).await;
+    if a.buffer_pool_mb.is_some() && pool_before_mb != pool_mb {
+        set_buffer_pool_mb(admin, pool_before_mb).await.ok();
+    }
+    result
+}
+
+async fn bench_inner(
+    a: &Args,
+    dbs: &Dbs,
+    admin: &mut MySqlConnection,
+    server: &Server,
+    pt_version: String,
+    pool_mb: u64,
+) -> Result<serde_json::Value> {
     for db in [&dbs.hot, &dbs.cold, &dbs.pt_src, &dbs.pt_dst] {
         exec(admin, &format!("CREATE DATABASE `{db}`")).await?;
     }
@@ -505,6 +558,7 @@ async fn bench(a: &Args, dbs: &Dbs, admin: &mut MySqlConnection) -> Result<serde
         "machine": machine::describe(),
         "backend": "mariadb->mariadb (one server)",
         "server_version": count_version(admin).await.unwrap_or_default(),
+        "innodb_buffer_pool_mb": pool_mb,
         "orders_generated": g.orders,
         "rows_generated": {
             "pay_orders": g.rows[0], "outbox_events": g.rows[1],
