@@ -22,8 +22,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use paydesk_core::balance_part::BALANCE_CLEARING_OWNER;
 use paydesk_core::ledger::{movements, AccountKind, AccountRef};
-use paydesk_core::transition::StateMachine;
-use paydesk_core::{ids, Amount, AttemptStatus, BalancePartStatus, Currency, PayOrderStatus};
+use paydesk_core::{ids, Amount, Currency};
 use paydesk_store::{NewJournalEntry, PostOutcome};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -198,38 +197,12 @@ pub async fn settle(
             "seller_id must be 1-64 printable ASCII characters without spaces",
         ));
     }
-    if order.status != PayOrderStatus::Paid {
-        return Err(ApiError::new(
-            ErrorCode::InvalidState,
-            format!(
-                "pay order {} is {}, not PAID",
-                order.id,
-                order.status.as_str()
-            ),
-        ));
-    }
     // Where the order's money waits: its provider account's clearing account (a
     // COMBINED order's balance part was captured there too), or the balance clearing
     // account for a BALANCE order.
-    let clearing_owner = match state
-        .store
-        .attempts_for_pay_order(&order.id)
-        .await?
-        .into_iter()
-        .find(|a| a.status == AttemptStatus::Succeeded && a.flag.is_none())
-    {
-        Some(paid) => paid.merchant_account,
-        None => match state.store.balance_part(&order.id).await? {
-            Some(p) if p.status == BalancePartStatus::Captured && p.amount == order.amount => {
-                BALANCE_CLEARING_OWNER.to_owned()
-            }
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidState,
-                    "the order's payment is not recorded",
-                ))
-            }
-        },
+    let clearing_owner = match super::paid_by(&state, &order).await? {
+        super::PaidBy::Attempt(paid) => paid.merchant_account,
+        super::PaidBy::Balance => BALANCE_CLEARING_OWNER.to_owned(),
     };
     let gross_minor = order
         .amount

@@ -26,3 +26,53 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     }
     serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }
+
+/// How a `PAID` order was paid: the provider attempt that took its money, or (`BALANCE`)
+/// the buyer's balance alone.
+pub(crate) enum PaidBy {
+    /// The successful, unflagged provider attempt (for `COMBINED`, the provider's part).
+    Attempt(Box<paydesk_store::Attempt>),
+    /// Wholly from the balance: no provider attempt.
+    Balance,
+}
+
+/// The order must be `PAID` (409 `INVALID_STATE` otherwise); then how it was paid (409
+/// `INVALID_STATE` when no payment is recorded, which a PAID order should never be).
+pub(crate) async fn paid_by(
+    state: &crate::state::AppState,
+    order: &paydesk_store::PayOrder,
+) -> ApiResult<PaidBy> {
+    use crate::error::ErrorCode;
+    use paydesk_core::transition::StateMachine;
+    if order.status != paydesk_core::PayOrderStatus::Paid {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "pay order {} is {}, not PAID",
+                order.id,
+                order.status.as_str()
+            ),
+        ));
+    }
+    let paid = state
+        .store
+        .attempts_for_pay_order(&order.id)
+        .await?
+        .into_iter()
+        .find(|a| a.status == paydesk_core::AttemptStatus::Succeeded && a.flag.is_none());
+    if let Some(a) = paid {
+        return Ok(PaidBy::Attempt(Box::new(a)));
+    }
+    match state.store.balance_part(&order.id).await? {
+        Some(p)
+            if p.status == paydesk_core::BalancePartStatus::Captured
+                && p.amount == order.amount =>
+        {
+            Ok(PaidBy::Balance)
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidState,
+            "the order's payment is not recorded",
+        )),
+    }
+}

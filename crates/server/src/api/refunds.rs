@@ -17,11 +17,7 @@ use crate::time::now_ms;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use paydesk_core::transition::StateMachine;
-use paydesk_core::{
-    ids, Amount, AttemptStatus, BalancePartStatus, Currency, PayOrderStatus, RefundFunds,
-    RefundKind,
-};
+use paydesk_core::{ids, Amount, Currency, RefundFunds, RefundKind};
 use paydesk_store::{CreateRefundOutcome, NewRefund, PayOrder, Refund};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -118,39 +114,15 @@ pub async fn create(
     {
         return repeat(&state, &existing, &order, amount).await;
     }
-    if order.status != PayOrderStatus::Paid {
-        return Err(ApiError::new(
-            ErrorCode::InvalidState,
-            format!(
-                "pay order {} is {}, not PAID",
-                order.id,
-                order.status.as_str()
-            ),
-        ));
-    }
     let funds = match req.funds.as_deref() {
         None => RefundFunds::default(),
         Some(f) => RefundFunds::parse(f)
             .ok_or_else(|| ApiError::invalid("funds must be THIRD_PARTY_FIRST or BALANCE_FIRST"))?,
     };
-    let attempts = state.store.attempts_for_pay_order(&order.id).await?;
-    let paid = attempts
-        .iter()
-        .find(|a| a.status == AttemptStatus::Succeeded && a.flag.is_none());
     // A BALANCE order was paid without any provider attempt: its refunds name none.
-    let (attempt_id, attempt_paid_at_ms) = match paid {
-        Some(a) => (a.id.clone(), a.paid_at_ms),
-        None => match state.store.balance_part(&order.id).await? {
-            Some(p) if p.status == BalancePartStatus::Captured && p.amount == order.amount => {
-                (String::new(), order.paid_at_ms)
-            }
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidState,
-                    "the order's payment is not recorded; refund it offline",
-                ))
-            }
-        },
+    let (attempt_id, attempt_paid_at_ms) = match super::paid_by(&state, &order).await? {
+        super::PaidBy::Attempt(a) => (a.id, a.paid_at_ms),
+        super::PaidBy::Balance => (String::new(), order.paid_at_ms),
     };
     let now = now_ms();
     let window_ms = state

@@ -520,15 +520,7 @@ pub async fn pay_by_balance(
              id: 1-64 printable ASCII characters without spaces",
         ));
     }
-    for open in state
-        .store
-        .attempts_for_pay_order(&order.id)
-        .await?
-        .into_iter()
-        .filter(|a| a.status.is_open())
-    {
-        close_attempt(state, &open).await.map_err(ApiError::from)?;
-    }
+    close_open_attempts(state, &order.id).await?;
     let now = now_ms();
     let paid_after = events::paid(order, now, now);
     let payment = BalancePayment {
@@ -903,6 +895,20 @@ pub async fn close_attempt(state: &AppState, attempt: &Attempt) -> Result<Applie
     Ok(Applied::Ended)
 }
 
+/// Closes every open attempt of an order at its provider (see [`close_attempt`]).
+async fn close_open_attempts(state: &AppState, pay_order_id: &str) -> Result<(), FlowError> {
+    for open in state
+        .store
+        .attempts_for_pay_order(pay_order_id)
+        .await?
+        .into_iter()
+        .filter(|a| a.status.is_open())
+    {
+        close_attempt(state, &open).await?;
+    }
+    Ok(())
+}
+
 /// Closes a `WAITING` order: its open attempts at their providers first, then the order
 /// with its `pay_order.closed` event. Returns the order as it ends up (`PAID` if a
 /// provider reported a payment while closing).
@@ -912,15 +918,7 @@ pub async fn close_order(state: &AppState, order: &PayOrder) -> Result<PayOrder,
         if current.status != PayOrderStatus::Waiting {
             return Ok(current);
         }
-        for open in state
-            .store
-            .attempts_for_pay_order(&current.id)
-            .await?
-            .into_iter()
-            .filter(|a| a.status.is_open())
-        {
-            close_attempt(state, &open).await?;
-        }
+        close_open_attempts(state, &current.id).await?;
         let now = now_ms();
         let event = events::pay_order_event(
             EventType::PayOrderClosed,

@@ -235,11 +235,12 @@ fn fee_entry(
     if net_minor == 0 {
         return Ok(None);
     }
-    let amount = Amount::new(
-        net_minor.unsigned_abs().try_into().unwrap_or(i64::MAX),
-        run.currency,
-    )
-    .map_err(|e| ReconcileError::Fees(e.to_string()))?;
+    // `checked_abs`: i64::MIN has no positive twin; refused, not clamped.
+    let abs_minor = net_minor
+        .checked_abs()
+        .ok_or_else(|| ReconcileError::Fees("the fees overflow".into()))?;
+    let amount =
+        Amount::new(abs_minor, run.currency).map_err(|e| ReconcileError::Fees(e.to_string()))?;
     let entry = if net_minor > 0 {
         movements::provider_fee(account_id, amount)
     } else {
