@@ -17,6 +17,7 @@
 //! orders with a pending event are copied to a one-column helper table beside its source
 //! and its `--where` excludes them: both tools then select exactly the same rows.
 
+use crate::archive_floor::delete_floor;
 use crate::machine;
 use crate::stats::{percentiles, write_json};
 use anyhow::{bail, ensure, Context, Result};
@@ -300,7 +301,7 @@ async fn bench_inner(
     pt_version: String,
     pool_mb: u64,
 ) -> Result<serde_json::Value> {
-    for db in [&dbs.hot, &dbs.cold, &dbs.pt_src, &dbs.pt_dst] {
+    for db in [&dbs.hot, &dbs.cold, &dbs.pt_src, &dbs.pt_dst, &dbs.floor] {
         exec(admin, &format!("CREATE DATABASE `{db}`")).await?;
     }
     let hot_url = paydesk_store::testing::with_database(&a.mysql_url, &dbs.hot);
@@ -546,6 +547,30 @@ async fn bench_inner(
     println!("ratio (paydesk pay orders/s / pt-archiver rows/s): {ratio:.2}  (goal >= 2.00)");
     println!("nothing lost: verified for both");
 
+    // --- the hot-delete floor: the server deleting the same rows itself ---
+    println!(
+        "\nhot-delete floor: MariaDB itself deleting the rows paydesk moved (a server-side copy of them), \
+         batches of {} orders, {} sessions, no copy, no client ...",
+        a.batch, a.parallel
+    );
+    let floor_url = paydesk_store::testing::with_database(&a.mysql_url, &dbs.floor);
+    let floor = delete_floor(
+        admin, &floor_url, &dbs.cold, &dbs.floor, a.batch, a.parallel,
+    )
+    .await?;
+    let floor_orders_s = rate(floor.orders, floor.secs);
+    let floor_ratio = if pt_rows_s > 0.0 {
+        floor_orders_s / pt_rows_s
+    } else {
+        0.0
+    };
+    println!(
+        "hot-delete floor: {} orders ({} rows) in {:.2}s = {floor_orders_s:.0} pay orders/s, \
+         {floor_ratio:.2}x pt-archiver's rows/s: no archiver that moves these rows out of hot \
+         can pass this on this server",
+        floor.orders, floor.rows, floor.secs
+    );
+
     // --- live create-pay-order latency, without and with the rate-limited archiver ---
     let live = if a.live_seconds > 0 {
         Some(live_latency(a, dbs, admin, &hot, &cold, cutoff_ms).await?)
@@ -588,6 +613,14 @@ async fn bench_inner(
             "statistics": pt_stdout,
         },
         "ratio_paydesk_orders_per_sec_to_pt_rows_per_sec": ratio,
+        "hot_delete_floor": {
+            "what": "the server deleting the rows paydesk moved (a copy), server-side, batches of N orders, `parallel` sessions, no copy, no client",
+            "orders": floor.orders,
+            "rows": floor.rows,
+            "seconds": floor.secs,
+            "orders_per_sec": floor_orders_s,
+            "ratio_to_pt_rows_per_sec": floor_ratio,
+        },
         "parallel": a.parallel,
         "paydesk_busy_seconds": {
             "read": stats.read_busy.as_secs_f64(),
@@ -790,6 +823,7 @@ struct Dbs {
     cold: String,
     pt_src: String,
     pt_dst: String,
+    floor: String,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -808,15 +842,16 @@ pub fn run(a: Args) -> Result<()> {
             cold: format!("paydesk_bench_arc_{tag}_cold"),
             pt_src: format!("paydesk_bench_arc_{tag}_ptsrc"),
             pt_dst: format!("paydesk_bench_arc_{tag}_ptdst"),
+            floor: format!("paydesk_bench_arc_{tag}_floor"),
         };
         let result = bench(&a, &dbs, &mut admin).await;
         if a.keep {
             println!(
-                "kept databases {}, {}, {}, {}",
-                dbs.hot, dbs.cold, dbs.pt_src, dbs.pt_dst
+                "kept databases {}, {}, {}, {}, {}",
+                dbs.hot, dbs.cold, dbs.pt_src, dbs.pt_dst, dbs.floor
             );
         } else {
-            for db in [&dbs.hot, &dbs.cold, &dbs.pt_src, &dbs.pt_dst] {
+            for db in [&dbs.hot, &dbs.cold, &dbs.pt_src, &dbs.pt_dst, &dbs.floor] {
                 exec(&mut admin, &format!("DROP DATABASE IF EXISTS `{db}`")).await?;
             }
         }

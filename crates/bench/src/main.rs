@@ -3,6 +3,7 @@
 
 mod api;
 mod archive;
+mod archive_floor;
 mod flow;
 mod machine;
 mod notify;
