@@ -133,7 +133,7 @@ impl Server {
     }
 }
 
-async fn exec(c: &mut MySqlConnection, sql: &str) -> Result<()> {
+pub(crate) async fn exec(c: &mut MySqlConnection, sql: &str) -> Result<()> {
     sqlx::query(sql)
         .execute(&mut *c)
         .await
@@ -160,7 +160,7 @@ const TABLES: [&str; 6] = [
 ];
 
 /// Rows of the archived tables in one database.
-async fn table_counts(c: &mut MySqlConnection, db: &str) -> Result<[i64; 6]> {
+pub(crate) async fn table_counts(c: &mut MySqlConnection, db: &str) -> Result<[i64; 6]> {
     let mut out = [0; 6];
     for (n, table) in out.iter_mut().zip(TABLES) {
         *n = count(c, &format!("SELECT COUNT(*) FROM `{db}`.{table}")).await?;
@@ -251,6 +251,34 @@ fn rate(n: u64, secs: f64) -> f64 {
     }
 }
 
+/// `per_sec` as a multiple of pt-archiver's rows/s (0 when pt-archiver measured nothing).
+fn times_pt(per_sec: f64, pt_rows_per_sec: f64) -> f64 {
+    if pt_rows_per_sec > 0.0 {
+        per_sec / pt_rows_per_sec
+    } else {
+        0.0
+    }
+}
+
+/// Creates `to_db`.`table` like `from_db`'s and copies every row, server-side.
+pub(crate) async fn copy_table(
+    c: &mut MySqlConnection,
+    from_db: &str,
+    to_db: &str,
+    table: &str,
+) -> Result<()> {
+    exec(
+        c,
+        &format!("CREATE TABLE `{to_db}`.{table} LIKE `{from_db}`.{table}"),
+    )
+    .await?;
+    exec(
+        c,
+        &format!("INSERT INTO `{to_db}`.{table} SELECT * FROM `{from_db}`.{table}"),
+    )
+    .await
+}
+
 /// The server's InnoDB buffer pool, MiB.
 async fn buffer_pool_mb(c: &mut MySqlConnection) -> Result<u64> {
     let bytes: u64 = sqlx::query_scalar("SELECT @@innodb_buffer_pool_size")
@@ -301,7 +329,7 @@ async fn bench_inner(
     pt_version: String,
     pool_mb: u64,
 ) -> Result<serde_json::Value> {
-    for db in [&dbs.hot, &dbs.cold, &dbs.pt_src, &dbs.pt_dst, &dbs.floor] {
+    for db in dbs.all() {
         exec(admin, &format!("CREATE DATABASE `{db}`")).await?;
     }
     let hot_url = paydesk_store::testing::with_database(&a.mysql_url, &dbs.hot);
@@ -332,16 +360,7 @@ async fn bench_inner(
         rate(g.orders, g.secs)
     );
     let (hot_db, src, dst) = (&dbs.hot, &dbs.pt_src, &dbs.pt_dst);
-    exec(
-        admin,
-        &format!("CREATE TABLE `{src}`.pay_orders LIKE `{hot_db}`.pay_orders"),
-    )
-    .await?;
-    exec(
-        admin,
-        &format!("INSERT INTO `{src}`.pay_orders SELECT * FROM `{hot_db}`.pay_orders"),
-    )
-    .await?;
+    copy_table(admin, hot_db, src, "pay_orders").await?;
     exec(
         admin,
         &format!("CREATE TABLE `{dst}`.pay_orders LIKE `{hot_db}`.pay_orders"),
@@ -517,11 +536,7 @@ async fn bench_inner(
     );
     let pt_rows_s = rate(pt_moved as u64, pt_secs);
     println!("pt-archiver: {pt_moved} rows in {pt_secs:.2}s; verified: source {pt_src_left} + dest {pt_moved} = {pt_original}, same ids as paydesk's cold");
-    let ratio = if pt_rows_s > 0.0 {
-        pd_orders_s / pt_rows_s
-    } else {
-        0.0
-    };
+    let ratio = times_pt(pd_orders_s, pt_rows_s);
 
     println!();
     println!(
@@ -559,11 +574,7 @@ async fn bench_inner(
     )
     .await?;
     let floor_orders_s = rate(floor.orders, floor.secs);
-    let floor_ratio = if pt_rows_s > 0.0 {
-        floor_orders_s / pt_rows_s
-    } else {
-        0.0
-    };
+    let floor_ratio = times_pt(floor_orders_s, pt_rows_s);
     println!(
         "hot-delete floor: {} orders ({} rows) in {:.2}s = {floor_orders_s:.0} pay orders/s, \
          {floor_ratio:.2}x pt-archiver's rows/s: no archiver that moves these rows out of hot \
@@ -826,6 +837,19 @@ struct Dbs {
     floor: String,
 }
 
+impl Dbs {
+    /// Every scratch database of the run, to create and to drop.
+    fn all(&self) -> [&str; 5] {
+        [
+            &self.hot,
+            &self.cold,
+            &self.pt_src,
+            &self.pt_dst,
+            &self.floor,
+        ]
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
     machine::print_header("paydesk archive benchmark: MariaDB->MariaDB vs pt-archiver bulk mode");
     pt_archiver_version()?;
@@ -846,12 +870,9 @@ pub fn run(a: Args) -> Result<()> {
         };
         let result = bench(&a, &dbs, &mut admin).await;
         if a.keep {
-            println!(
-                "kept databases {}, {}, {}, {}, {}",
-                dbs.hot, dbs.cold, dbs.pt_src, dbs.pt_dst, dbs.floor
-            );
+            println!("kept databases {}", dbs.all().join(", "));
         } else {
-            for db in [&dbs.hot, &dbs.cold, &dbs.pt_src, &dbs.pt_dst, &dbs.floor] {
+            for db in dbs.all() {
                 exec(&mut admin, &format!("DROP DATABASE IF EXISTS `{db}`")).await?;
             }
         }

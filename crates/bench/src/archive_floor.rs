@@ -8,7 +8,8 @@
 //! server. The benchmark prints it next to pt-archiver's rate, in the same run, so the
 //! 2x goal can be checked against what the machine allows.
 
-use anyhow::{bail, Context, Result};
+use crate::archive::{copy_table, exec, table_counts};
+use anyhow::{bail, Result};
 use sqlx::{Connection, MySqlConnection};
 use std::time::Instant;
 
@@ -58,23 +59,11 @@ pub struct Floor {
     pub secs: f64,
 }
 
-async fn exec(c: &mut MySqlConnection, sql: &str) -> Result<()> {
-    sqlx::query(sql)
-        .execute(&mut *c)
-        .await
-        .with_context(|| sql.to_owned())?;
-    Ok(())
-}
-
-async fn total_rows(c: &mut MySqlConnection) -> Result<u64> {
-    let mut sum = 0u64;
-    for (table, _) in DELETES {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&mut *c)
-            .await?;
-        sum += u64::try_from(n)?;
-    }
-    Ok(sum)
+/// Rows of the archived tables in `db`, all together.
+async fn total_rows(c: &mut MySqlConnection, db: &str) -> Result<u64> {
+    Ok(u64::try_from(
+        table_counts(c, db).await?.iter().sum::<i64>(),
+    )?)
 }
 
 /// Copies the six archived tables of `from_db` (paydesk's cold copy: exactly the rows it
@@ -91,24 +80,16 @@ pub async fn delete_floor(
     sessions: usize,
 ) -> Result<Floor> {
     for (table, _) in DELETES {
-        exec(
-            admin,
-            &format!("CREATE TABLE `{scratch_db}`.{table} LIKE `{from_db}`.{table}"),
-        )
-        .await?;
-        exec(
-            admin,
-            &format!("INSERT INTO `{scratch_db}`.{table} SELECT * FROM `{from_db}`.{table}"),
-        )
-        .await?;
+        copy_table(admin, from_db, scratch_db, table).await?;
         exec(admin, &format!("ANALYZE TABLE `{scratch_db}`.{table}")).await?;
     }
-    let mut c = MySqlConnection::connect(scratch_url).await?;
-    let rows = total_rows(&mut c).await?;
+    let rows = total_rows(admin, scratch_db).await?;
     // The ids are `utf8mb4_bin` text, which the driver reports as binary.
-    let ids: Vec<Vec<u8>> = sqlx::query_scalar("SELECT id FROM pay_orders ORDER BY id")
-        .fetch_all(&mut c)
-        .await?;
+    let ids: Vec<Vec<u8>> = sqlx::query_scalar(&format!(
+        "SELECT id FROM `{scratch_db}`.pay_orders ORDER BY id"
+    ))
+    .fetch_all(&mut *admin)
+    .await?;
     let ids: Vec<String> = ids
         .into_iter()
         .map(String::from_utf8)
@@ -154,7 +135,7 @@ pub async fn delete_floor(
         t.await??;
     }
     let secs = t0.elapsed().as_secs_f64();
-    let left = total_rows(&mut c).await?;
+    let left = total_rows(admin, scratch_db).await?;
     if left != 0 {
         bail!("the hot-delete floor left {left} rows behind");
     }

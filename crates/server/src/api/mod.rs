@@ -6,7 +6,11 @@ pub mod pay_orders;
 pub mod payouts;
 pub mod refunds;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+use paydesk_core::transition::StateMachine;
+use paydesk_core::{AttemptStatus, BalancePartStatus, PayOrderStatus};
+use paydesk_store::{Attempt, PayOrder};
 use serde::de::DeserializeOwned;
 
 /// Whether `s` is a valid business number (order or refund number): 1-64 characters of
@@ -31,20 +35,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 /// the buyer's balance alone.
 pub(crate) enum PaidBy {
     /// The successful, unflagged provider attempt (for `COMBINED`, the provider's part).
-    Attempt(Box<paydesk_store::Attempt>),
+    Attempt(Box<Attempt>),
     /// Wholly from the balance: no provider attempt.
     Balance,
 }
 
 /// The order must be `PAID` (409 `INVALID_STATE` otherwise); then how it was paid (409
 /// `INVALID_STATE` when no payment is recorded, which a PAID order should never be).
-pub(crate) async fn paid_by(
-    state: &crate::state::AppState,
-    order: &paydesk_store::PayOrder,
-) -> ApiResult<PaidBy> {
-    use crate::error::ErrorCode;
-    use paydesk_core::transition::StateMachine;
-    if order.status != paydesk_core::PayOrderStatus::Paid {
+pub(crate) async fn paid_by(state: &AppState, order: &PayOrder) -> ApiResult<PaidBy> {
+    if order.status != PayOrderStatus::Paid {
         return Err(ApiError::new(
             ErrorCode::InvalidState,
             format!(
@@ -59,15 +58,12 @@ pub(crate) async fn paid_by(
         .attempts_for_pay_order(&order.id)
         .await?
         .into_iter()
-        .find(|a| a.status == paydesk_core::AttemptStatus::Succeeded && a.flag.is_none());
+        .find(|a| a.status == AttemptStatus::Succeeded && a.flag.is_none());
     if let Some(a) = paid {
         return Ok(PaidBy::Attempt(Box::new(a)));
     }
     match state.store.balance_part(&order.id).await? {
-        Some(p)
-            if p.status == paydesk_core::BalancePartStatus::Captured
-                && p.amount == order.amount =>
-        {
+        Some(p) if p.status == BalancePartStatus::Captured && p.amount == order.amount => {
             Ok(PaidBy::Balance)
         }
         _ => Err(ApiError::new(

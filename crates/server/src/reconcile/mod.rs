@@ -220,6 +220,15 @@ async fn compare(
     Ok((matcher::match_day(&lines, &day, &known, fee), fees))
 }
 
+/// What a bill's fees net to. A sum that does not fit an `i64`, or that has no positive
+/// twin (`i64::MIN`), comes only from a hostile bill and is refused, never clamped.
+fn net_fee_minor(fees: impl IntoIterator<Item = i64>) -> Result<i64, ReconcileError> {
+    fees.into_iter()
+        .try_fold(0i64, |sum, fee| sum.checked_add(fee))
+        .filter(|net| *net != i64::MIN)
+        .ok_or_else(|| ReconcileError::Fees("the fees overflow".into()))
+}
+
 /// The `PROVIDER_FEE` entry of a bill: what its lines' fees net to (refunds give fees
 /// back), borne by the platform; keyed by the bill (account and day), so a day posts its
 /// fees once however often it is reconciled.
@@ -228,19 +237,12 @@ fn fee_entry(
     account_id: &str,
     lines: &[bill::BillLine],
 ) -> Result<Option<NewJournalEntry>, ReconcileError> {
-    let net_minor = lines
-        .iter()
-        .try_fold(0i64, |sum, l| sum.checked_add(l.fee_minor))
-        .ok_or_else(|| ReconcileError::Fees("the fees overflow".into()))?;
+    let net_minor = net_fee_minor(lines.iter().map(|l| l.fee_minor))?;
     if net_minor == 0 {
         return Ok(None);
     }
-    // `checked_abs`: i64::MIN has no positive twin; refused, not clamped.
-    let abs_minor = net_minor
-        .checked_abs()
-        .ok_or_else(|| ReconcileError::Fees("the fees overflow".into()))?;
-    let amount =
-        Amount::new(abs_minor, run.currency).map_err(|e| ReconcileError::Fees(e.to_string()))?;
+    let amount = Amount::new(net_minor.abs(), run.currency)
+        .map_err(|e| ReconcileError::Fees(e.to_string()))?;
     let entry = if net_minor > 0 {
         movements::provider_fee(account_id, amount)
     } else {
@@ -470,4 +472,20 @@ async fn settle(state: &AppState, key: &Key) -> Result<Option<String>, flow::Flo
 /// Whether a run is over (for callers that wait).
 pub fn is_finished(run: &ReconciliationRun) -> bool {
     run.status != RunStatus::Running
+}
+
+#[cfg(test)]
+mod tests {
+    use super::net_fee_minor;
+
+    #[test]
+    fn fees_net_exactly_and_a_sum_without_a_magnitude_is_refused() {
+        assert_eq!(net_fee_minor([6, -2, 1]).ok(), Some(5));
+        assert_eq!(net_fee_minor([1, -3]).ok(), Some(-2));
+        assert_eq!(net_fee_minor([]).ok(), Some(0));
+        assert_eq!(net_fee_minor([i64::MIN + 1]).ok(), Some(i64::MIN + 1));
+        assert!(net_fee_minor([i64::MAX, 1]).is_err());
+        assert!(net_fee_minor([i64::MIN]).is_err());
+        assert!(net_fee_minor([-1, i64::MIN + 1, -1]).is_err());
+    }
 }
